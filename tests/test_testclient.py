@@ -1,0 +1,452 @@
+"""TestClient against tiny raw ASGI apps defined next to each test, plus run_hypercorn."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from trio_apistar._types import Receive, Scope, Send
+from trio_apistar.test import (
+    RAISE_SERVER_EXCEPTIONS,
+    LifespanFailed,
+    ServerStartError,
+    TestClient,
+    WebSocketClosed,
+    WebSocketDenied,
+    run_hypercorn,
+)
+
+
+async def send_json(send: Send, data: Any, status: int = 200) -> None:
+    body = json.dumps(data).encode()
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+async def echo_request(scope: Scope, receive: Receive, send: Send) -> None:
+    """Describes the request it got."""
+    if scope["type"] != "http":
+        raise RuntimeError("no lifespan here")
+    await send_json(
+        send,
+        {
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode(),
+            "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+            "body": (await read_body(receive)).decode(),
+            "extensions": sorted(scope.get("extensions") or {}),
+        },
+    )
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+async def test_http_methods_params_headers_and_json() -> None:
+    async with TestClient(echo_request) as client:
+        response = await client.get("/items/1", params={"q": "x"}, headers={"X-Token": "t"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        seen = response.json()
+        assert (seen["method"], seen["path"], seen["query"]) == ("GET", "/items/1", "q=x")
+        assert seen["headers"]["x-token"] == "t"
+        assert seen["headers"]["host"] == "testserver"
+
+        response = await client.post("/items", json={"a": 1})
+        assert json.loads(response.json()["body"]) == {"a": 1}
+        for method in ("put", "patch", "delete", "options"):
+            response = await getattr(client, method)("/items/1")
+            assert response.json()["method"] == method.upper()
+        response = await client.head("/items/1")
+        assert (response.status_code, response.text) == (200, "")
+        response = await client.request("PURGE", "/cache")
+        assert response.json()["method"] == "PURGE"
+
+
+async def test_works_without_async_with_and_sets_extension_only_when_raising() -> None:
+    response = await TestClient(echo_request).get("/")
+    assert response.json()["extensions"] == [RAISE_SERVER_EXCEPTIONS]
+    quiet = TestClient(echo_request, raise_server_exceptions=False)
+    assert (await quiet.get("/")).json()["extensions"] == []
+
+
+async def test_exception_in_plain_app_propagates_or_becomes_500() -> None:
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await TestClient(broken).get("/")
+    response = await TestClient(broken, raise_server_exceptions=False).get("/")
+    assert response.status_code == 500
+
+
+async def test_framework_contract_500_then_reraise_unwrapped_from_group() -> None:
+    """A framework renders the error, then re-raises it when the extension asks; a nursery
+    around the handler wraps it in an ExceptionGroup, which the client unwraps."""
+
+    async def handler() -> None:
+        raise ZeroDivisionError("handler bug")
+
+    async def framework(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(handler)
+        except BaseExceptionGroup:
+            await send_json(send, {"detail": "Server error"}, status=500)
+            if RAISE_SERVER_EXCEPTIONS in scope["extensions"]:
+                raise
+
+    with pytest.raises(ZeroDivisionError, match="handler bug"):
+        await TestClient(framework).get("/")
+    response = await TestClient(framework, raise_server_exceptions=False).get("/")
+    assert (response.status_code, response.json()) == (500, {"detail": "Server error"})
+
+
+async def test_request_timeout(autojump_clock: trio.abc.Clock) -> None:
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await trio.sleep(60)
+
+    with pytest.raises(TimeoutError, match="GET /slow"):
+        await TestClient(slow, timeout=2).get("/slow")
+
+
+# -- lifespan ---------------------------------------------------------------------------------
+
+
+def lifespan_app(log: list[str], fail: str = "") -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            for phase in ("startup", "shutdown"):
+                assert (await receive())["type"] == f"lifespan.{phase}"
+                log.append(phase)
+                if phase == fail:
+                    await send({"type": f"lifespan.{phase}.failed", "message": f"no {phase}"})
+                    return
+                scope["state"]["db"] = "connected"
+                await send({"type": f"lifespan.{phase}.complete"})
+            return
+        log.append(scope["state"]["db"])
+        await send_json(send, "ok")
+
+    return app
+
+
+async def test_lifespan_startup_state_and_shutdown() -> None:
+    log: list[str] = []
+    async with TestClient(lifespan_app(log)) as client:
+        assert log == ["startup"]
+        await client.get("/")
+        assert log == ["startup", "connected"]
+    assert log == ["startup", "connected", "shutdown"]
+
+
+@pytest.mark.parametrize("phase", ["startup", "shutdown"])
+async def test_lifespan_failure_raises_with_message(phase: str) -> None:
+    with pytest.raises(LifespanFailed, match=f"no {phase}") as info:
+        async with TestClient(lifespan_app([], fail=phase)):
+            pass
+    assert (info.value.phase, info.value.message) == (phase, f"no {phase}")
+
+
+async def test_app_without_lifespan_support_is_tolerated() -> None:
+    async with TestClient(echo_request) as client:  # raises on the lifespan scope
+        assert (await client.get("/")).status_code == 200
+
+
+async def test_lifespan_error_after_startup_message_propagates() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        raise OSError("database down")
+
+    with pytest.raises(OSError, match="database down"):
+        async with TestClient(app):
+            pass  # pragma: no cover
+
+
+async def test_lifespan_startup_timeout(autojump_clock: trio.abc.Clock) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await trio.sleep_forever()
+
+    with pytest.raises(TimeoutError, match="lifespan startup"):
+        async with TestClient(app, timeout=1):
+            pass  # pragma: no cover
+
+
+# -- WebSockets -------------------------------------------------------------------------------
+
+
+async def ws_echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accepts (the first offered subprotocol), echoes until disconnect, records the code."""
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    protocols = scope["subprotocols"]
+    await send({"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            scope["state"]["disconnect_code"] = message["code"]
+            return
+        if message.get("text") == "whoami":
+            headers = dict(scope["headers"])
+            info = {"path": scope["path"], "query": scope["query_string"].decode()}
+            info["token"] = headers.get(b"x-token", b"").decode()
+            await send({"type": "websocket.send", "text": json.dumps(info)})
+        elif message.get("text") == "bye":
+            await send({"type": "websocket.close", "code": 4001, "reason": "bye"})
+        else:
+            data = {"text": message.get("text"), "bytes": message.get("bytes")}
+            await send({"type": "websocket.send", **data})
+
+
+async def test_websocket_text_bytes_json_roundtrip() -> None:
+    async with TestClient(ws_echo) as client, client.websocket_connect("/ws") as ws:
+        assert ws.subprotocol is None
+        await ws.send_text("hello")
+        assert await ws.receive_text() == "hello"
+        await ws.send_bytes(b"\x00\xff")
+        assert await ws.receive_bytes() == b"\x00\xff"
+        await ws.send_json({"a": [1, 2]})
+        assert await ws.receive_json() == {"a": [1, 2]}
+        await ws.send_json([True], binary=True)
+        message = await ws.receive()
+        assert (message["type"], message["bytes"]) == ("websocket.send", b"[true]")
+
+
+async def test_websocket_scope_subprotocols_headers_query() -> None:
+    async with (
+        TestClient(ws_echo) as client,
+        client.websocket_connect(
+            "/ws/room",
+            subprotocols=["chat.v2", "chat.v1"],
+            headers={"X-Token": "t"},
+            params={"n": "1"},
+        ) as ws,
+    ):
+        assert ws.subprotocol == "chat.v2"
+        await ws.send_text("whoami")
+        assert await ws.receive_json() == {"path": "/ws/room", "query": "n=1", "token": "t"}
+
+
+async def test_websocket_exit_sends_disconnect_1000_and_close_sends_its_code() -> None:
+    state: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = state
+        await ws_echo(scope, receive, send)
+
+    client = TestClient(app)
+    async with client.websocket_connect("/ws"):
+        pass
+    assert state["disconnect_code"] == 1000
+    async with client.websocket_connect("/ws") as ws:
+        await ws.close(4000)
+        with pytest.raises(trio.ClosedResourceError):
+            await ws.send_text("too late")
+    assert state["disconnect_code"] == 4000
+
+
+async def test_websocket_server_close_raises_with_code_and_reason() -> None:
+    async with TestClient(ws_echo).websocket_connect("/ws") as ws:
+        await ws.send_text("bye")
+        with pytest.raises(WebSocketClosed) as info:
+            await ws.receive_text()
+        assert (info.value.code, info.value.reason) == (4001, "bye")
+        assert (ws.close_code, ws.close_reason) == (4001, "bye")
+        with pytest.raises(WebSocketClosed):
+            await ws.send_text("after close")
+
+
+async def test_websocket_denied_by_close_is_403() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.close"})
+
+    with pytest.raises(WebSocketDenied) as info:
+        async with TestClient(app).websocket_connect("/ws"):
+            pass  # pragma: no cover
+    assert info.value.status_code == 403
+
+
+async def test_websocket_denial_response_extension() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert "websocket.http.response" in scope["extensions"]
+        await receive()
+        headers = [(b"content-type", b"application/json")]
+        start = {"type": "websocket.http.response.start", "status": 401, "headers": headers}
+        await send(start)
+        await send(
+            {"type": "websocket.http.response.body", "body": b'{"detail":', "more_body": True}
+        )
+        await send({"type": "websocket.http.response.body", "body": b'"who?"}'})
+
+    with pytest.raises(WebSocketDenied) as info:
+        async with TestClient(app).websocket_connect("/ws"):
+            pass  # pragma: no cover
+    assert info.value.status_code == 401
+    assert info.value.headers["content-type"] == "application/json"
+    assert info.value.response.json() == {"detail": "who?"}
+
+
+async def test_websocket_app_error_before_accept() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise LookupError("no route")
+
+    with pytest.raises(LookupError, match="no route"):
+        async with TestClient(app).websocket_connect("/ws"):
+            pass  # pragma: no cover
+    with pytest.raises(WebSocketDenied) as info:  # as Hypercorn: a 500
+        async with TestClient(app, raise_server_exceptions=False).websocket_connect("/ws"):
+            pass  # pragma: no cover
+    assert info.value.status_code == 500
+
+
+def failing_ws_framework(reraise_in_group: bool) -> Any:
+    """Accepts, fails on the first message: closes 1011, then re-raises when asked to."""
+
+    async def handler(receive: Receive) -> None:
+        await receive()
+        raise ZeroDivisionError("handler bug")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(handler, receive)
+        except BaseExceptionGroup as group:
+            await send({"type": "websocket.close", "code": 1011})
+            if RAISE_SERVER_EXCEPTIONS in scope["extensions"]:
+                if reraise_in_group:
+                    raise
+                raise group.exceptions[0] from None
+
+    return app
+
+
+@pytest.mark.parametrize("reraise_in_group", [True, False])
+async def test_websocket_framework_contract_raises_original_from_receive(
+    reraise_in_group: bool,
+) -> None:
+    app = failing_ws_framework(reraise_in_group)
+    async with TestClient(app).websocket_connect("/ws") as ws:
+        await ws.send_text("go")
+        with pytest.raises(ZeroDivisionError, match="handler bug"):
+            await ws.receive_text()
+    async with TestClient(app, raise_server_exceptions=False).websocket_connect("/ws") as ws:
+        await ws.send_text("go")
+        with pytest.raises(WebSocketClosed) as info:
+            await ws.receive_text()
+        assert info.value.code == 1011
+
+
+async def test_websocket_app_error_raised_at_exit_when_not_received() -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with TestClient(failing_ws_framework(False)).websocket_connect("/ws") as ws:
+            await ws.send_text("go")
+
+
+async def test_websocket_plain_app_error_after_accept() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        raise ValueError("bad frame")
+
+    async with TestClient(app).websocket_connect("/ws") as ws:
+        await ws.send_text("x")
+        with pytest.raises(ValueError, match="bad frame"):
+            await ws.receive()
+    async with TestClient(app, raise_server_exceptions=False).websocket_connect("/ws") as ws:
+        await ws.send_text("x")
+        with pytest.raises(WebSocketClosed) as info:  # as Hypercorn: 1011
+            await ws.receive()
+        assert info.value.code == 1011
+
+
+async def test_websocket_receive_timeout(autojump_clock: trio.abc.Clock) -> None:
+    async with TestClient(ws_echo, timeout=3).websocket_connect("/ws") as ws:
+        with trio.fail_after(10):
+            with pytest.raises(TimeoutError, match="within 3"):
+                await ws.receive_text()
+
+
+async def test_websocket_app_ignoring_disconnect_fails_at_exit(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await trio.sleep_forever()
+
+    with pytest.raises(TimeoutError, match="did not return"):
+        async with TestClient(app).websocket_connect("/ws", timeout=2):
+            pass
+
+
+async def test_websocket_protocol_misuse_by_app_is_an_error() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.send", "text": "before accept"})
+
+    with pytest.raises(RuntimeError, match=r"'websocket.send' while the WebSocket was connecting"):
+        async with TestClient(app).websocket_connect("/ws"):
+            pass  # pragma: no cover
+
+
+async def test_websocket_receive_wrong_type() -> None:
+    async with TestClient(ws_echo).websocket_connect("/ws") as ws:
+        await ws.send_bytes(b"x")
+        with pytest.raises(TypeError, match="expected a text message"):
+            await ws.receive_text()
+
+
+# -- run_hypercorn ----------------------------------------------------------------------------
+
+RAW_APP = """
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                open("shutdown.flag", "w").close()
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello from hypercorn"})
+"""
+
+
+@pytest.mark.network
+def test_run_hypercorn_serves_and_stops_gracefully(tmp_path: Path) -> None:
+    (tmp_path / "raw_app.py").write_text(textwrap.dedent(RAW_APP))
+    with run_hypercorn("raw_app:app", cwd=tmp_path) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert httpx.get(server.url, timeout=5).text == "hello from hypercorn"
+    assert server.process.returncode == 0
+    assert (tmp_path / "shutdown.flag").exists()  # SIGTERM ran the lifespan shutdown
+    assert not server.log_path.exists()
+
+
+@pytest.mark.network
+def test_run_hypercorn_reports_a_server_that_cannot_start(tmp_path: Path) -> None:
+    with pytest.raises(ServerStartError, match="Cannot load application from 'missing_module:app'"):
+        with run_hypercorn("missing_module:app", cwd=tmp_path, timeout=15):
+            pass  # pragma: no cover
