@@ -1,0 +1,43 @@
+"""trio_apistar: API Star's way of writing web apps, on Trio's structured concurrency.
+
+```python
+from trio_apistar import ASyncApp, Route, WebSocket
+
+async def echo(ws: WebSocket) -> None:
+    await ws.connect()
+    async for message in ws:
+        await ws.send(message)
+
+app = ASyncApp(routes=[Route("/ws", "GET", echo)])
+```
+"""
+
+from . import exceptions as exceptions
+from . import http as http
+from ._types import ASGIReceive as ASGIReceive
+from ._types import ASGIScope as ASGIScope
+from ._types import ASGISend as ASGISend
+from .app import AppNursery as AppNursery
+from .app import ASyncApp as ASyncApp
+from .injector import Component as Component
+from .routing import Include as Include
+from .routing import Route as Route
+from .websocket import WebSocket as WebSocket
+from .websocket import status as status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASGIReceive",
+    "ASGIScope",
+    "ASGISend",
+    "ASyncApp",
+    "AppNursery",
+    "Component",
+    "Include",
+    "Route",
+    "WebSocket",
+    "exceptions",
+    "http",
+    "status",
+]

@@ -1,0 +1,647 @@
+"""``ASyncApp``: the ASGI 3 entry point, lifespan, per-connection nurseries and event hooks.
+
+Lifetimes nest: the app (``AppNursery``, opened by the ASGI lifespan) contains connections, and a
+connection (its own nursery, ``trio.Nursery`` to handlers) contains its handler and hooks.
+
+* HTTP: a reader task watches for the client leaving while the handler runs and cancels it if
+  the client goes before the response is complete. Tasks started on the connection nursery run
+  to completion after the response. A route whose hooks and handler are all plain functions
+  that need neither the body nor a nursery runs inline: nothing there could notice a
+  disconnect, so no task is started for it.
+* WebSocket: the ``WebSocket`` starts its reader task at accept. The handler returning closes
+  the socket (1000), an unhandled error closes it with 1011; tasks on the connection nursery end
+  with the socket. The client leaving is not a cancellation of the handler: it surfaces as
+  ``WebSocketDisconnect`` from ``receive``/``send`` and cancels ``cancel_on_disconnect`` blocks
+  and connection-nursery tasks.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+import trio
+
+from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
+from .components import BUILTIN_COMPONENTS
+from .exceptions import (
+    ConfigurationError,
+    HTTPException,
+    PayloadTooLarge,
+    WebSocketDisconnect,
+    WebSocketInvalidData,
+    WebSocketProtocolError,
+)
+from .http import Body, HTMLResponse, JSONResponse, PathParams, Response
+from .injector import Component, Injector, Plan
+from .routing import Include, Route, Router
+from .websocket import WebSocket, status
+
+__all__ = ["ASyncApp", "AppNursery"]
+
+logger = logging.getLogger("trio_apistar")
+
+#: A nursery that lives as long as the application (opened by the ASGI lifespan protocol).
+AppNursery = NewType("AppNursery", trio.Nursery)
+
+#: Put in ``scope["extensions"]`` by a test client that wants handler errors re-raised.
+RAISE_EXTENSION = "trio_apistar.raise_server_exceptions"
+
+_BASE_KEYS: frozenset[Hashable] = frozenset(
+    {ASGIScope, ASGIReceive, ASGISend, Route, PathParams, trio.Nursery, AppNursery}
+)
+_HOOK_NAMES = ("on_request", "on_response", "on_error")
+
+
+class _ClientGone(Exception):
+    """The HTTP client left while we read its body."""
+
+
+@dataclass
+class _Hook:
+    """One hook method, planned: ``instance`` is None for hooks made per request."""
+
+    index: int
+    plan: Plan
+
+
+@dataclass
+class _RoutePlan:
+    """Everything a route needs per connection, decided when the app is built."""
+
+    kind: str
+    handler: Plan
+    on_request: list[_Hook]
+    on_response: list[_Hook]
+    on_error: list[_Hook]
+    uses: frozenset[Hashable]
+    named: dict[str, Any]
+    inline: bool = False
+    path_keys: tuple[tuple[str, Hashable], ...] = field(default=())
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """A group holding one exception (nested or not) is that exception."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return False
+
+
+def _to_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(b"", status_code=204)
+    if isinstance(result, str):
+        return HTMLResponse(result)
+    if isinstance(result, bytes):
+        return Response(result, media_type="application/octet-stream")
+    return JSONResponse(result)
+
+
+def _error_response(exc: HTTPException) -> Response:
+    return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+
+
+def _server_error() -> Response:
+    return JSONResponse({"detail": "Internal server error"}, 500)
+
+
+class ASyncApp:
+    """An ASGI 3 application: routes, components, event hooks and lifespan functions.
+
+    ``event_hooks`` holds hook classes (instantiated per request, so they can keep state between
+    their methods) or instances (shared). Each may define ``on_request``, ``on_response`` and
+    ``on_error``, sync or async, injected like handlers; a hook that asks for something a kind of
+    connection does not have (``WebSocket`` on HTTP, ``http.Response`` on a WebSocket) is not
+    run for that kind. Raises ``ConfigurationError`` for anything that cannot be resolved.
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[Route | Include],
+        components: Iterable[Component] | None = None,
+        event_hooks: Iterable[Any] | None = None,
+        *,
+        on_startup: Iterable[Callable[..., Any]] = (),
+        on_shutdown: Iterable[Callable[..., Any]] = (),
+        max_body_size: int = 1024 * 1024,
+        websocket_max_message_size: int = 1024 * 1024,
+        websocket_queue_size: int = 4,
+    ) -> None:
+        self.router = Router(routes)
+        self.injector = Injector([*(components or ()), *BUILTIN_COMPONENTS])
+        self.max_body_size = max_body_size
+        self.websocket_max_message_size = websocket_max_message_size
+        self.websocket_queue_size = websocket_queue_size
+        self.event_hooks = list(event_hooks or ())
+        self._hook_classes = [isinstance(hook, type) for hook in self.event_hooks]
+        self._any_hook_class = any(self._hook_classes)
+        self._app_nursery: trio.Nursery | None = None
+        self._sockets: set[WebSocket] = set()
+        self._base = _BASE_KEYS | {type(self), ASyncApp}
+        lifespan_keys = frozenset({type(self), ASyncApp, AppNursery})
+        self._on_startup = [self.injector.plan(f, lifespan_keys) for f in on_startup]
+        self._on_shutdown = [self.injector.plan(f, lifespan_keys) for f in on_shutdown]
+        self._hooks = {kind: self._plan_hooks(kind) for kind in ("http", "websocket")}
+        self._check_hooks_run_somewhere()
+        self._routes = {
+            compiled.route: self._plan_route(compiled.route) for compiled in self.router.routes
+        }
+
+    # -- building --------------------------------------------------------------------------
+
+    def _provided(self, kind: str, *extra: Hashable) -> frozenset[Hashable]:
+        own = Body if kind == "http" else WebSocket
+        return self._base | {own, *extra}
+
+    def _plan_hooks(self, kind: str) -> dict[str, list[_Hook]]:
+        extras: dict[str, tuple[Hashable, ...]] = {
+            "on_request": (),
+            "on_response": (Response,) if kind == "http" else (),
+            "on_error": (Exception,),
+        }
+        planned: dict[str, list[_Hook]] = {name: [] for name in _HOOK_NAMES}
+        for index, hook in enumerate(self.event_hooks):
+            cls = hook if isinstance(hook, type) else type(hook)
+            for name in _HOOK_NAMES:
+                method = getattr(cls, name, None)
+                if method is None:
+                    continue
+                try:
+                    plan = self.injector.plan(
+                        method, self._provided(kind, *extras[name]), skip_first=True
+                    )
+                except ConfigurationError:
+                    continue
+                planned[name].append(_Hook(index, plan))
+        planned["on_response"].reverse()
+        planned["on_error"].reverse()
+        return planned
+
+    def _check_hooks_run_somewhere(self) -> None:
+        for hook in self.event_hooks:
+            cls = hook if isinstance(hook, type) else type(hook)
+            for name in _HOOK_NAMES:
+                method = getattr(cls, name, None)
+                if method is None:
+                    continue
+                index = self.event_hooks.index(hook)
+                if not any(h.index == index for kind in self._hooks.values() for h in kind[name]):
+                    extra: tuple[Hashable, ...] = (
+                        (Response,) if name == "on_response" else (Exception,)
+                    )
+                    # Re-plan to raise the informative error for the HTTP kind.
+                    self.injector.plan(method, self._provided("http", *extra), skip_first=True)
+
+    def _plan_route(self, route: Route) -> _RoutePlan:
+        named = {name: ("path", name) for name in self.router_params(route)}
+        provided = self._base | {Body, WebSocket}
+        handler = self.injector.plan(route.handler, provided, named)
+        if Body in handler.uses and WebSocket in handler.uses:
+            raise ConfigurationError(
+                f"{route.handler.__qualname__} asks for both a WebSocket and the HTTP body"
+            )
+        kind = "websocket" if WebSocket in handler.uses else "http"
+        if kind == "http":
+            handler = self.injector.plan(route.handler, self._provided("http"), named)
+        hooks = self._hooks[kind]
+        uses = set(handler.uses)
+        for name in _HOOK_NAMES:
+            for hook in hooks[name]:
+                uses |= hook.plan.uses
+        plans = [handler, *(h.plan for name in _HOOK_NAMES for h in hooks[name])]
+        inline = (
+            kind == "http"
+            and all(plan.is_sync for plan in plans)
+            and not uses & {Body, trio.Nursery, ASGIReceive}
+        )
+        return _RoutePlan(
+            kind,
+            handler,
+            hooks["on_request"],
+            hooks["on_response"],
+            hooks["on_error"],
+            frozenset(uses),
+            named,
+            inline,
+            tuple((name, key) for name, key in named.items()),
+        )
+
+    def router_params(self, route: Route) -> list[str]:
+        """The path parameter names of ``route``."""
+        for compiled in self.router.routes:
+            if compiled.route is route:
+                return list(compiled.converters)
+        return []
+
+    def reverse_url(self, name: str, **params: Any) -> str:
+        """The URL of the route named ``name`` (``'namespace:name'`` inside an ``Include``)."""
+        return self.router.reverse_url(name, **params)
+
+    # -- ASGI ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            raise RuntimeError(f"Unknown ASGI scope type {kind!r}")
+
+    def _state(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        params: dict[str, Any],
+        plan: _RoutePlan,
+    ) -> dict[Any, Any]:
+        state: dict[Any, Any] = {
+            ASGIScope: scope,
+            ASGIReceive: receive,
+            ASGISend: send,
+            ASyncApp: self,
+            type(self): self,
+            Route: route,
+            PathParams: params,
+        }
+        for name, key in plan.path_keys:
+            state[key] = params[name]
+        if AppNursery in plan.uses:
+            state[AppNursery] = self._require_app_nursery()
+        return state
+
+    def _require_app_nursery(self) -> trio.Nursery:
+        if self._app_nursery is None:
+            raise RuntimeError(
+                "AppNursery is only available while the ASGI lifespan runs: serve the app with "
+                "a server that supports lifespan (hypercorn does) or use TestClient"
+            )
+        return self._app_nursery
+
+    def _instances(self) -> list[Any]:
+        if not self._any_hook_class:
+            return self.event_hooks
+        return [
+            hook() if is_class else hook
+            for hook, is_class in zip(self.event_hooks, self._hook_classes, strict=True)
+        ]
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            route, params = self.router.match(scope["path"], scope["method"])
+        except HTTPException as exc:
+            await _error_response(exc).send(send)
+            return
+        plan = self._routes[route]
+        if plan.kind != "http":
+            response = JSONResponse(
+                {"detail": "This URL takes WebSocket connections only"},
+                426,
+                {"upgrade": "websocket"},
+            )
+            await response.send(send)
+            return
+        state = self._state(scope, receive, send, route, params, plan)
+        if plan.inline:
+            error = await self._respond(plan, state, send)
+            if error is not None:
+                self._maybe_reraise(state, error)
+            return
+        if Body in plan.uses:
+            try:
+                state[Body] = await self._read_body(scope, receive)
+            except HTTPException as exc:
+                await _error_response(exc).send(send)
+                return
+            except _ClientGone:
+                return
+        await self._http_in_nursery(plan, state, receive, send)
+
+    async def _http_in_nursery(
+        self, plan: _RoutePlan, state: dict[Any, Any], receive: Receive, send: Send
+    ) -> None:
+        handler_scope = trio.CancelScope()
+        tasks: _ConnectionTasks | None = None
+        error: BaseException | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                to_cancel = [handler_scope]
+                if trio.Nursery in plan.uses:
+                    tasks = await _ConnectionTasks.open(nursery)
+                    state[trio.Nursery] = tasks.nursery
+                    state[_ConnectionTasks] = tasks
+                    to_cancel.append(tasks.scope)
+                watcher = trio.CancelScope()
+                if ASGIReceive not in plan.uses:
+                    nursery.start_soon(_watch_http_disconnect, receive, to_cancel, watcher)
+                with handler_scope:
+                    error = await self._respond(plan, state, send)
+                watcher.cancel()
+                if tasks is not None:
+                    tasks.finish()
+        except Exception as exc:
+            # A connection task failed (the handler's own errors are handled in _respond).
+            error = _unwrap(exc)
+            await self._report(error, plan, state)
+            if tasks is not None and not tasks.response_sent and not handler_scope.cancel_called:
+                await _server_error().send(send)
+        if error is not None:
+            self._maybe_reraise(state, error)
+
+    async def _respond(
+        self, plan: _RoutePlan, state: dict[Any, Any], send: Send
+    ) -> Exception | None:
+        """Run hooks and handler, send the response; return the unhandled error, if any."""
+        instances = self._instances()
+        error: Exception | None = None
+        try:
+            for hook in plan.on_request:
+                await hook.plan.run(state, instances[hook.index])
+            response = _to_response(await plan.handler.run(state))
+        except HTTPException as exc:
+            response = _error_response(exc)
+        except Exception as exc:
+            error = exc
+            response = await self._report(exc, plan, state, instances) or _server_error()
+        if error is None:
+            state[Response] = response
+            try:
+                for hook in plan.on_response:
+                    replaced = await hook.plan.run(state, instances[hook.index])
+                    if isinstance(replaced, Response):
+                        response = state[Response] = replaced
+            except HTTPException as exc:
+                response = _error_response(exc)
+            except Exception as exc:
+                error = exc
+                response = await self._report(exc, plan, state, instances) or _server_error()
+        await response.send(send)
+        tasks = state.get(_ConnectionTasks)
+        if tasks is not None:
+            tasks.response_sent = True
+        return error
+
+    async def _report(
+        self,
+        error: BaseException,
+        plan: _RoutePlan,
+        state: dict[Any, Any],
+        instances: list[Any] | None = None,
+    ) -> Response | None:
+        """Log an unhandled error with its traceback and run the ``on_error`` hooks.
+
+        Returns the response an ``on_error`` hook returned, if any.
+        """
+        scope = state[ASGIScope]
+        logger.error(
+            "Unhandled error in %s %s",
+            scope.get("method", "WEBSOCKET"),
+            scope["path"],
+            exc_info=error,
+        )
+        state[Exception] = error
+        if instances is None:
+            instances = self._instances()
+        replacement: Response | None = None
+        for hook in plan.on_error:
+            try:
+                result = await hook.plan.run(state, instances[hook.index])
+            except Exception:
+                logger.exception("Error in an on_error hook")
+                continue
+            if isinstance(result, Response):
+                replacement = result
+        return replacement
+
+    def _maybe_reraise(self, state: dict[Any, Any], error: BaseException) -> None:
+        if RAISE_EXTENSION in state[ASGIScope].get("extensions", None) or {}:
+            raise error
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.max_body_size
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    continue
+                if declared > limit:
+                    raise PayloadTooLarge(f"The request body is over {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The request body is over {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- WebSocket -------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        ws = WebSocket(
+            scope,
+            receive,
+            send,
+            max_queue=self.websocket_queue_size,
+            max_message_size=self.websocket_max_message_size,
+        )
+        try:
+            route, params = self.router.match(scope["path"], "GET")
+            plan = self._routes[route]
+            if plan.kind != "websocket":
+                raise HTTPException("No WebSocket endpoint at this URL", 404)
+        except HTTPException as exc:
+            status_code = 404 if exc.status_code == 405 else exc.status_code
+            await ws.deny(status_code, json.dumps({"detail": exc.detail}))
+            return
+        state = self._state(scope, receive, send, route, params, plan)
+        state[WebSocket] = ws
+        self._sockets.add(ws)
+        try:
+            await self._run_websocket(ws, plan, state)
+        except BaseException as exc:
+            if _is_cancellation(exc) and ws.connected:
+                # The server is cancelling us (shutdown): the client is owed a close frame.
+                with trio.CancelScope(shield=True):
+                    await ws._going_away(status.WS_1001_LEAVING)
+            raise
+        finally:
+            self._sockets.discard(ws)
+
+    async def _run_websocket(self, ws: WebSocket, plan: _RoutePlan, state: dict[Any, Any]) -> None:
+        instances = self._instances()
+        error: Exception | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                ws._nursery = nursery
+                if trio.Nursery in plan.uses:
+                    tasks = await _ConnectionTasks.open(nursery)
+                    state[trio.Nursery] = tasks.nursery
+                    ws._disconnect_scopes.add(tasks.scope)
+                try:
+                    for hook in plan.on_request:
+                        await hook.plan.run(state, instances[hook.index])
+                    try:
+                        await plan.handler.run(state)
+                    except WebSocketDisconnect:
+                        pass
+                    for hook in plan.on_response:
+                        await hook.plan.run(state, instances[hook.index])
+                except WebSocketDisconnect:
+                    pass
+                except Exception as exc:
+                    error = exc
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            error = _unwrap(exc)  # type: ignore[assignment]
+        if error is None:
+            await ws._finish()
+            return
+        if isinstance(error, WebSocketProtocolError):
+            if ws.connecting:
+                await ws.deny(error.status_code, json.dumps({"detail": error.detail}))
+            else:
+                await ws._finish(error.close_code, error.detail)
+            return
+        if isinstance(error, WebSocketInvalidData):
+            logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
+            await ws._finish(error.close_code, error.detail)
+            return
+        await self._report(error, plan, state, instances)
+        if ws.connecting:
+            await ws.deny(500, json.dumps({"detail": "Internal server error"}))
+        else:
+            await ws._finish(status.WS_1011_INTERNAL_ERROR)
+        self._maybe_reraise(state, error)
+
+    async def close_websockets(self, code: int = status.WS_1001_LEAVING) -> None:
+        """Close every open WebSocket with ``code`` (1001, going away, at shutdown).
+
+        Their handlers see ``WebSocketDisconnect(code)``, as if the client had left.
+        """
+        for ws in list(self._sockets):
+            await ws._going_away(code)
+
+    # -- lifespan --------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        state: dict[Any, Any] = {ASyncApp: self, type(self): self}
+        async with trio.open_nursery() as nursery:
+            self._app_nursery = state[AppNursery] = nursery
+            try:
+                for plan in self._on_startup:
+                    await plan.run(state)
+            except Exception as exc:
+                logger.error("Application startup failed", exc_info=exc)
+                self._app_nursery = None
+                nursery.cancel_scope.cancel()
+                await send(
+                    {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
+                )
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            await self.close_websockets(status.WS_1001_LEAVING)
+            failure: Exception | None = None
+            for plan in self._on_shutdown:
+                try:
+                    await plan.run(state)
+                except Exception as exc:
+                    logger.error("Application shutdown hook failed", exc_info=exc)
+                    failure = failure or exc
+            self._app_nursery = None
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            await send(
+                {
+                    "type": "lifespan.shutdown.failed",
+                    "message": f"{type(failure).__name__}: {failure}",
+                }
+            )
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+        """Serve the app with Hypercorn's trio worker until SIGINT/SIGTERM (blocking).
+
+        ``options`` are Hypercorn ``Config`` attributes (``graceful_timeout=5``, ...).
+        """
+        from .serve import run
+
+        run(self, host, port, **options)
+
+
+class _ConnectionTasks:
+    """The connection nursery handed to handlers as ``trio.Nursery``.
+
+    It lives in a host task so that its children can be cancelled (client gone) without
+    cancelling the handler, and can outlive the handler (background work after an HTTP
+    response) without holding the handler's frame.
+    """
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.nursery: trio.Nursery
+        self.response_sent = False
+        self._done = trio.Event()
+
+    @classmethod
+    async def open(cls, parent: trio.Nursery) -> "_ConnectionTasks":
+        tasks = cls()
+        await parent.start(tasks._host)
+        return tasks
+
+    async def _host(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with self.scope:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                task_status.started()
+                await self._done.wait()
+
+    def finish(self) -> None:
+        """The handler is done: let the tasks run to completion, then end."""
+        self._done.set()
+
+
+async def _watch_http_disconnect(
+    receive: Receive, to_cancel: list[trio.CancelScope], watcher: trio.CancelScope
+) -> None:
+    """Cancel the handler (and connection tasks) if the client leaves before the response."""
+    with watcher:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                for scope in to_cancel:
+                    scope.cancel()
+                return

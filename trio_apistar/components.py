@@ -1,0 +1,213 @@
+"""The built-in components: facts of the ASGI scope, parts of the request, and parameters by name.
+
+The application provides a few values per connection itself (the scope, receive and send, the
+route, the ``WebSocket``, the request body, the nurseries); everything here is derived from those,
+lazily, and at most once per connection.
+"""
+
+import inspect
+import json
+import types
+import typing
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ._types import ASGIScope
+from .datastructures import URL, Headers, QueryParams
+from .exceptions import BadRequest, UnsupportedMediaType, ValidationError
+from .http import (
+    Body,
+    Header,
+    Host,
+    Method,
+    Path,
+    PathParams,
+    Port,
+    QueryParam,
+    QueryString,
+    Request,
+    RequestData,
+    Scheme,
+)
+from .injector import Component
+
+__all__ = ["BUILTIN_COMPONENTS", "ScalarQueryParamComponent"]
+
+
+class MethodComponent(Component):
+    def resolve(self, scope: ASGIScope) -> Method:
+        return Method(scope.get("method", "GET"))
+
+
+class SchemeComponent(Component):
+    def resolve(self, scope: ASGIScope) -> Scheme:
+        return Scheme(scope.get("scheme", "http"))
+
+
+class HostComponent(Component):
+    def resolve(self, url: URL) -> Host:
+        return Host(url.components.hostname or "")
+
+
+class PortComponent(Component):
+    def resolve(self, url: URL) -> Port:
+        port = url.components.port
+        if port is None:
+            port = 443 if url.scheme in ("https", "wss") else 80
+        return Port(port)
+
+
+class PathComponent(Component):
+    def resolve(self, scope: ASGIScope) -> Path:
+        return Path(scope["path"])
+
+
+class QueryStringComponent(Component):
+    def resolve(self, scope: ASGIScope) -> QueryString:
+        return QueryString(scope.get("query_string", b"").decode("latin-1"))
+
+
+class URLComponent(Component):
+    def resolve(self, scope: ASGIScope) -> URL:
+        return URL.from_scope(scope)
+
+
+class HeadersComponent(Component):
+    def resolve(self, scope: ASGIScope) -> Headers:
+        return Headers.from_raw(scope.get("headers", ()))
+
+
+class HeaderComponent(Component):
+    """``user_agent: http.Header`` reads the ``User-Agent`` header (``None`` if absent)."""
+
+    def resolve(self, parameter: inspect.Parameter, headers: Headers) -> Header | None:
+        value = headers.get(parameter.name.replace("_", "-"))
+        if value is None:
+            return None if parameter.default is inspect.Parameter.empty else parameter.default
+        return Header(value)
+
+    def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
+        return parameter.annotation is Header
+
+
+class QueryParamsComponent(Component):
+    def resolve(self, scope: ASGIScope) -> QueryParams:
+        return QueryParams.from_query_string(scope.get("query_string", b""))
+
+
+class QueryParamComponent(Component):
+    """``page: http.QueryParam`` reads ``?page=`` (``None`` if absent)."""
+
+    def resolve(self, parameter: inspect.Parameter, params: QueryParams) -> QueryParam | None:
+        value = params.get(parameter.name)
+        if value is None:
+            return None if parameter.default is inspect.Parameter.empty else parameter.default
+        return QueryParam(value)
+
+    def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
+        return parameter.annotation is QueryParam
+
+
+_SCALARS: dict[Any, Any] = {str: str, int: int, float: float, bool: bool}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+def _scalar_type(annotation: Any) -> tuple[Any, bool] | None:
+    """``(type, optional)`` for ``str``/``int``/``float``/``bool`` and their Optionals."""
+    if annotation in _SCALARS:
+        return annotation, False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and args[0] in _SCALARS and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return None
+
+
+class ScalarQueryParamComponent(Component):
+    """API Star's rule: a ``str``/``int``/``float``/``bool`` parameter that is not a path
+    parameter is a query parameter of the same name, converted to that type.
+
+    A missing parameter with no default is a ``ValidationError`` (400), as is one that does not
+    convert.
+    """
+
+    def resolve(self, parameter: inspect.Parameter, params: QueryParams) -> Any:
+        kind, optional = _scalar_type(parameter.annotation) or (str, False)
+        raw = params.get(parameter.name)
+        if raw is None:
+            if parameter.default is not inspect.Parameter.empty:
+                return parameter.default
+            if optional:
+                return None
+            raise ValidationError({parameter.name: "This query parameter is required."})
+        if kind is bool:
+            lowered = raw.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValidationError({parameter.name: "Must be a valid boolean."})
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ValidationError({parameter.name: f"Must be a valid {kind.__name__}."}) from None
+
+    def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
+        return _scalar_type(parameter.annotation) is not None
+
+
+class RequestDataComponent(Component):
+    """The body parsed by its content type: JSON, or a url-encoded form (``None`` if empty)."""
+
+    def resolve(self, body: Body, headers: Headers) -> RequestData:
+        if not body:
+            return RequestData(None)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json" or content_type.endswith("+json"):
+            try:
+                return RequestData(json.loads(body))
+            except ValueError as exc:
+                raise BadRequest(f"Malformed JSON in the request body: {exc}") from None
+        if content_type == "application/x-www-form-urlencoded":
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest("The form body is not valid UTF-8") from None
+            return RequestData(dict(parse_qsl(text, keep_blank_values=True)))
+        raise UnsupportedMediaType(
+            f"Cannot parse a {content_type or 'body without content-type'}: send "
+            "application/json or application/x-www-form-urlencoded"
+        )
+
+
+class RequestComponent(Component):
+    def resolve(
+        self,
+        scope: ASGIScope,
+        method: Method,
+        url: URL,
+        headers: Headers,
+        query_params: QueryParams,
+        path_params: PathParams,
+        body: Body,
+    ) -> Request:
+        return Request(scope, method, url, headers, query_params, path_params, body)
+
+
+BUILTIN_COMPONENTS: tuple[Component, ...] = (
+    MethodComponent(),
+    SchemeComponent(),
+    HostComponent(),
+    PortComponent(),
+    PathComponent(),
+    QueryStringComponent(),
+    URLComponent(),
+    HeadersComponent(),
+    HeaderComponent(),
+    QueryParamsComponent(),
+    QueryParamComponent(),
+    RequestDataComponent(),
+    RequestComponent(),
+    ScalarQueryParamComponent(),
+)

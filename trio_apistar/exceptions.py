@@ -1,0 +1,187 @@
+"""Every exception trio_apistar raises, in one tree.
+
+```
+TrioApiStarError
+├── ConfigurationError            the app was built wrong; raised at ASyncApp(...) time
+├── HTTPException                 rendered as JSON {"detail": ...} with its status code
+│   ├── BadRequest                400
+│   │   └── ValidationError       400, a parameter or body failed validation
+│   ├── Forbidden                 403
+│   ├── NotFound                  404
+│   ├── MethodNotAllowed          405
+│   ├── PayloadTooLarge           413
+│   └── UnsupportedMediaType      415
+└── WebSocketError
+    ├── WebSocketDisconnect       the peer went away (or the server is going away); carries the code
+    │   └── WebSocketMessageTooBig  the peer sent a message over the limit; we closed with 1009
+    ├── WebSocketNotConnected     the socket was used in a state that does not allow it (your bug)
+    ├── WebSocketProtocolError    refuse the handshake (HTTP 4xx) or close with 1002 after accept
+    └── WebSocketInvalidData      a message could not be decoded; unhandled, closes with 1007 (1003)
+```
+
+As in Trio, a resource *you* misused (``WebSocketNotConnected``, a ``RuntimeError``) is kept apart
+from a resource the *peer* broke (``WebSocketDisconnect``), which is never a server error.
+"""
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "ConfigurationError",
+    "Forbidden",
+    "HTTPException",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "TrioApiStarError",
+    "UnsupportedMediaType",
+    "ValidationError",
+    "WebSocketDisconnect",
+    "WebSocketError",
+    "WebSocketInvalidData",
+    "WebSocketMessageTooBig",
+    "WebSocketNotConnected",
+    "WebSocketProtocolError",
+]
+
+
+class TrioApiStarError(Exception):
+    """Base class of every exception defined by trio_apistar."""
+
+
+class ConfigurationError(TrioApiStarError):
+    """The application is configured in a way that cannot work (raised while building it)."""
+
+
+class HTTPException(TrioApiStarError):
+    """An error that becomes an HTTP response: ``{"detail": detail}`` with ``status_code``.
+
+    Subclasses set ``default_status_code`` and ``default_detail``; both can be overridden per
+    instance. ``detail`` may be a string, or a dict/list (e.g. per-field validation errors).
+    """
+
+    default_status_code: ClassVar[int] = 500
+    default_detail: ClassVar[str] = "Server error"
+
+    def __init__(
+        self,
+        detail: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail: Any = self.default_detail if detail is None else detail
+        self.status_code: int = self.default_status_code if status_code is None else status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.detail)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(detail={self.detail!r}, status_code={self.status_code})"
+
+
+class BadRequest(HTTPException):
+    """400: the request is malformed (e.g. a body that is not valid JSON)."""
+
+    default_status_code = 400
+    default_detail = "Bad request"
+
+
+class ValidationError(BadRequest):
+    """400: a parameter or the body does not have the expected shape or type."""
+
+    default_detail = "Invalid parameters"
+
+
+class Forbidden(HTTPException):
+    """403: the client may not do this."""
+
+    default_status_code = 403
+    default_detail = "Forbidden"
+
+
+class NotFound(HTTPException):
+    """404: no route matches the path."""
+
+    default_status_code = 404
+    default_detail = "Not found"
+
+
+class MethodNotAllowed(HTTPException):
+    """405: the path exists but not for this method."""
+
+    default_status_code = 405
+    default_detail = "Method not allowed"
+
+
+class PayloadTooLarge(HTTPException):
+    """413: the request body is larger than the app's ``max_body_size``."""
+
+    default_status_code = 413
+    default_detail = "Request body too large"
+
+
+class UnsupportedMediaType(HTTPException):
+    """415: the request body's content type cannot be parsed."""
+
+    default_status_code = 415
+    default_detail = "Unsupported media type"
+
+
+class WebSocketError(TrioApiStarError):
+    """Base class of the WebSocket exceptions."""
+
+
+class WebSocketDisconnect(WebSocketError):
+    """The client has gone (or the server is shutting down, with code 1001).
+
+    Raised by ``receive*()`` as soon as the client leaves, by ``send*()`` after it left, and at the
+    exit of ``WebSocket.cancel_on_disconnect()``. Not a server error: a handler that lets it
+    propagate ends normally.
+    """
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(code, reason)
+
+    def __repr__(self) -> str:
+        return f"WebSocketDisconnect(code={self.code}, reason={self.reason!r})"
+
+
+class WebSocketNotConnected(WebSocketError, RuntimeError):
+    """The WebSocket was used in a state that does not allow it (e.g. send before connect)."""
+
+
+class WebSocketProtocolError(WebSocketError):
+    """Refuse a WebSocket, or end it for breaking the application's protocol.
+
+    Raised before the handshake completes (in ``on_request`` or a handler), the connection is
+    refused with ``status_code`` (403 by default) and ``detail`` as the response body when the
+    server supports the denial-response extension. Raised after accept, the socket is closed
+    with ``close_code`` (1002 by default) and ``detail`` as the reason.
+    """
+
+    default_detail: ClassVar[str] = "WebSocket protocol error"
+
+    def __init__(
+        self, detail: str | None = None, status_code: int = 403, close_code: int = 1002
+    ) -> None:
+        self.detail = self.default_detail if detail is None else detail
+        self.status_code = status_code
+        self.close_code = close_code
+        super().__init__(self.detail)
+
+
+class WebSocketInvalidData(WebSocketError, ValueError):
+    """A received message could not be decoded: invalid JSON (close code 1007), or the wrong
+    frame type for ``receive_text()``/``receive_bytes()`` (1003). Left unhandled, the socket is
+    closed with ``close_code``."""
+
+    def __init__(self, detail: str, close_code: int = 1007) -> None:
+        self.detail = detail
+        self.close_code = close_code
+        super().__init__(detail)
+
+
+class WebSocketMessageTooBig(WebSocketDisconnect):
+    """The client sent a message over ``websocket_max_message_size``: the server closed the
+    socket with 1009. Raised by ``receive*()`` like any other disconnect."""

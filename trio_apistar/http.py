@@ -1,0 +1,227 @@
+"""HTTP: the annotations handlers ask for, ``Request``, and the ``Response`` family.
+
+Annotate a handler parameter with one of these to receive it::
+
+    Method, Scheme, Host, Port, Path, QueryString  parts of the request line (str / int)
+    URL, Headers, QueryParams                     immutable structures (see datastructures)
+    Header, QueryParam                            one value, looked up by the parameter's name
+                                                  (``user_agent: Header`` reads User-Agent)
+    Body                                          the raw request body (bytes)
+    RequestData                                   the body parsed as JSON or a form
+    PathParams                                    every path parameter, as a dict
+    Request                                       all of the above in one object
+
+A handler may return a ``Response`` (sent as is), a ``dict`` or ``list`` (sent as JSON), a
+``str`` (HTML, as API Star does), ``bytes`` (``application/octet-stream``) or ``None`` (204).
+"""
+
+import json
+from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any, NewType
+
+from ._types import Scope, Send
+from .datastructures import URL, Headers, QueryParams
+
+__all__ = [
+    "URL",
+    "Body",
+    "HTMLResponse",
+    "Header",
+    "Headers",
+    "Host",
+    "JSONResponse",
+    "Method",
+    "Path",
+    "PathParams",
+    "PlainTextResponse",
+    "Port",
+    "QueryParam",
+    "QueryParams",
+    "QueryString",
+    "Request",
+    "RequestData",
+    "Response",
+    "Scheme",
+    "StreamingResponse",
+]
+
+Method = NewType("Method", str)
+Scheme = NewType("Scheme", str)
+Host = NewType("Host", str)
+Port = NewType("Port", int)
+Path = NewType("Path", str)
+QueryString = NewType("QueryString", str)
+QueryParam = NewType("QueryParam", str)
+Header = NewType("Header", str)
+Body = NewType("Body", bytes)
+PathParams = NewType("PathParams", dict[str, Any])
+
+if TYPE_CHECKING:
+    # Parsed JSON can be any JSON value; let type checkers treat it as such.
+    RequestData = Any
+else:
+    RequestData = NewType("RequestData", object)
+
+
+class Request:
+    """The whole HTTP request: method, url, headers, query params, path params and body."""
+
+    __slots__ = ("body", "headers", "method", "path_params", "query_params", "scope", "url")
+
+    def __init__(
+        self,
+        scope: Scope,
+        method: str,
+        url: URL,
+        headers: Headers,
+        query_params: QueryParams,
+        path_params: dict[str, Any],
+        body: bytes,
+    ) -> None:
+        self.scope = scope
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.query_params = query_params
+        self.path_params = path_params
+        self.body = body
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the client, when the server knows it."""
+        client = self.scope.get("client")
+        return None if client is None else (client[0], client[1])
+
+    def json(self) -> Any:
+        """The body parsed as JSON (raises ``ValueError`` if it is not valid JSON)."""
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+class Response:
+    """An HTTP response: bytes (or text, encoded as UTF-8), a status code and headers.
+
+    ``headers`` is a plain dict, so ``on_response`` hooks can add to it. ``content-type`` and
+    ``content-length`` are filled in when sent unless already present.
+    """
+
+    media_type: str | None = None
+    charset = "utf-8"
+
+    def __init__(
+        self,
+        content: Any = b"",
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        if media_type is not None:
+            self.media_type = media_type
+        self.body = self.render(content)
+
+    def render(self, content: Any) -> bytes:
+        """Turn ``content`` into the body bytes."""
+        if content is None:
+            return b""
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode(self.charset)
+        raise TypeError(
+            f"{type(self).__name__} content must be bytes or str, not {type(content).__name__}"
+        )
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as ASGI byte pairs, with content-type and content-length added."""
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        names = {name for name, _ in raw}
+        if b"content-length" not in names and not isinstance(self, StreamingResponse):
+            raw.append((b"content-length", str(len(self.body)).encode()))
+        if b"content-type" not in names and self.media_type is not None:
+            content_type = self.media_type
+            if content_type.startswith("text/"):
+                content_type += f"; charset={self.charset}"
+            raw.append((b"content-type", content_type.encode("latin-1")))
+        return raw
+
+    async def send(self, send: Send) -> None:
+        """Send this response through an ASGI ``send`` callable."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self.raw_headers(),
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status_code}>"
+
+
+class JSONResponse(Response):
+    """A response whose content is any JSON-serialisable value (compact UTF-8 JSON)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Serialise ``content`` as compact JSON."""
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class HTMLResponse(Response):
+    """A ``text/html`` response."""
+
+    media_type = "text/html"
+
+
+class PlainTextResponse(Response):
+    """A ``text/plain`` response."""
+
+    media_type = "text/plain"
+
+
+class StreamingResponse(Response):
+    """A response whose body comes from an (async) iterable of ``bytes`` or ``str`` chunks.
+
+    Each chunk is sent as soon as it is produced. If the client leaves, the iteration is cancelled
+    with the rest of the handler.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes | str] | Iterable[bytes | str],
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(b"", status_code, headers, media_type)
+        self.content = content
+
+    async def send(self, send: Send) -> None:
+        """Send the start, then each chunk, then the end of the body."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": self.raw_headers(),
+            }
+        )
+        if isinstance(self.content, AsyncIterable):
+            async for chunk in self.content:
+                await send(
+                    {"type": "http.response.body", "body": self._bytes(chunk), "more_body": True}
+                )
+        else:
+            for chunk in self.content:
+                await send(
+                    {"type": "http.response.body", "body": self._bytes(chunk), "more_body": True}
+                )
+        await send({"type": "http.response.body", "body": b""})
+
+    def _bytes(self, chunk: bytes | str) -> bytes:
+        return chunk.encode(self.charset) if isinstance(chunk, str) else chunk

@@ -1,0 +1,303 @@
+"""Dependency injection: resolution plans built once, run per connection.
+
+A *plan* is made for each handler and hook when the app is built. It is a flat, ordered tuple of
+steps (which component resolves which parameter, and what that component needs in turn), so
+that per connection the steps run against a small dict of already-resolved values, ``state``.
+Each step stores its result in ``state`` under its key, so a component resolves at most once
+per connection, however many hooks and parameters ask for it.
+
+Components are keyed by the return annotation of their ``resolve()`` method. A ``resolve`` that
+has a parameter annotated ``inspect.Parameter`` receives the parameter being resolved (lookups
+by name: query params, headers); its results are then cached per parameter name.
+
+Pure Python: the injector knows nothing of ASGI or trio.
+"""
+
+import inspect
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from typing import Any
+
+from .exceptions import ConfigurationError
+
+__all__ = ["Component", "Injector", "Plan", "Step", "signature"]
+
+
+def signature(func: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature`` with string annotations (``from __future__ import annotations``)
+    evaluated, so they match the types components are keyed by."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        return inspect.signature(func)
+
+
+class Component:
+    """Base class for the things handlers can ask for by annotation.
+
+    Subclass it and define ``resolve(self, ...) -> T``; any handler or hook parameter annotated
+    ``T`` then receives what ``resolve`` returns. ``resolve`` may be ``def`` or ``async def``, and
+    its own parameters are injected the same way (plus ``inspect.Parameter``, the parameter being
+    resolved). Override :meth:`can_handle_parameter` to match parameters by something else than
+    their annotation.
+    """
+
+    def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
+        """Whether this component resolves ``parameter`` (by default: by its annotation)."""
+        return_annotation = _resolve_return_annotation(self)
+        return parameter.annotation is return_annotation
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _resolve_return_annotation(component: Component) -> Any:
+    resolve = getattr(component, "resolve", None)
+    if resolve is None:
+        raise ConfigurationError(f"Component {component!r} has no resolve() method")
+    annotation = signature(resolve).return_annotation
+    if annotation is inspect.Signature.empty:
+        raise ConfigurationError(
+            f"{type(component).__name__}.resolve() needs a return annotation: it says what "
+            "the component provides"
+        )
+    return annotation
+
+
+def _overrides_matching(component: Component) -> bool:
+    return type(component).can_handle_parameter is not Component.can_handle_parameter
+
+
+class Step:
+    """One call of a plan: ``state[key] = func(*(state[k] for k in arg_keys))``."""
+
+    __slots__ = ("arg_keys", "func", "is_async", "key")
+
+    def __init__(
+        self, key: Hashable, func: Callable[..., Any], arg_keys: tuple[Hashable, ...]
+    ) -> None:
+        self.key = key
+        self.func = func
+        self.arg_keys = arg_keys
+        self.is_async = inspect.iscoroutinefunction(func)
+
+    def __repr__(self) -> str:
+        return f"Step({self.key!r} <- {getattr(self.func, '__qualname__', self.func)})"
+
+
+class Plan:
+    """How to call one function: the steps that resolve its arguments, then the call itself.
+
+    ``uses`` is the set of initial keys (values the framework provides per connection) that the
+    plan reads, so the caller can skip preparing what nobody asked for. ``is_sync`` is true when
+    no step and not the function itself is a coroutine function: the plan can run inline.
+    """
+
+    __slots__ = ("arg_keys", "func", "func_is_async", "is_sync", "steps", "uses")
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        steps: tuple[Step, ...],
+        arg_keys: tuple[Hashable, ...],
+        uses: frozenset[Hashable],
+    ) -> None:
+        self.func = func
+        self.steps = steps
+        self.arg_keys = arg_keys
+        self.uses = uses
+        self.func_is_async = inspect.iscoroutinefunction(func)
+        self.is_sync = not self.func_is_async and not any(step.is_async for step in steps)
+
+    async def run(self, state: dict[Hashable, Any], *prefix: Any) -> Any:
+        """Resolve what is missing from ``state``, then call the function (awaited if async)."""
+        for step in self.steps:
+            if step.key not in state:
+                value = step.func(*[state[key] for key in step.arg_keys])
+                if step.is_async:
+                    value = await value
+                state[step.key] = value
+        result = self.func(*prefix, *[state[key] for key in self.arg_keys])
+        if self.func_is_async:
+            result = await result
+        return result
+
+    def run_sync(self, state: dict[Hashable, Any], *prefix: Any) -> Any:
+        """Like :meth:`run`, for a plan whose ``is_sync`` is true."""
+        for step in self.steps:
+            if step.key not in state:
+                state[step.key] = step.func(*[state[key] for key in step.arg_keys])
+        return self.func(*prefix, *[state[key] for key in self.arg_keys])
+
+
+class _Unresolvable(Exception):
+    def __init__(self, parameter: inspect.Parameter, owner: str) -> None:
+        self.parameter = parameter
+        self.owner = owner
+
+
+class Injector:
+    """Builds :class:`Plan` objects from components and the keys the framework provides.
+
+    ``components`` are searched in order, user components first, so a user component can
+    replace a built-in one by providing the same annotation.
+    """
+
+    def __init__(self, components: Iterable[Component]) -> None:
+        self.components = list(components)
+        self._by_annotation: dict[Any, Component] = {}
+        self._by_matching: list[Component] = []
+        for component in self.components:
+            if _overrides_matching(component):
+                self._by_matching.append(component)
+            else:
+                self._by_annotation.setdefault(_resolve_return_annotation(component), component)
+
+    def plan(
+        self,
+        func: Callable[..., Any],
+        provided: Collection[Hashable],
+        named: Mapping[str, Hashable] | None = None,
+        skip_first: bool = False,
+    ) -> Plan:
+        """Plan the call of ``func``.
+
+        ``provided`` holds the keys (usually types) whose values the framework puts in ``state``
+        before running the plan; ``named`` maps parameter names to keys that resolve them by
+        name (path parameters); ``skip_first`` leaves out ``self`` of an unbound method.
+        Raises :class:`ConfigurationError` naming the function, the parameter and what is on
+        offer when a parameter cannot be resolved.
+        """
+        named = named or {}
+        steps: list[Step] = []
+        uses: set[Hashable] = set()
+        seen: set[Hashable] = set()
+        params = list(signature(func).parameters.values())
+        if skip_first:
+            params = params[1:]
+        owner = getattr(func, "__qualname__", repr(func))
+        try:
+            arg_keys = tuple(
+                self._key_for(param, provided, named, steps, uses, seen, owner, ())
+                for param in params
+            )
+        except _Unresolvable as exc:
+            raise ConfigurationError(self._explain(exc, provided, named)) from None
+        return Plan(func, tuple(steps), arg_keys, frozenset(uses))
+
+    def _key_for(
+        self,
+        param: inspect.Parameter,
+        provided: Collection[Hashable],
+        named: Mapping[str, Hashable],
+        steps: list[Step],
+        uses: set[Hashable],
+        seen: set[Hashable],
+        owner: str,
+        stack: tuple[Component, ...],
+    ) -> Hashable:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise _Unresolvable(param, owner)
+        if param.name in named:
+            key = named[param.name]
+            uses.add(key)
+            return key
+        annotation = param.annotation
+        if annotation in provided:
+            uses.add(annotation)
+            return annotation  # type: ignore[no-any-return]
+        component = self._by_annotation.get(annotation)
+        if component is None:
+            for candidate in self._by_matching:
+                if candidate.can_handle_parameter(param):
+                    component = candidate
+                    break
+        if component is None:
+            raise _Unresolvable(param, owner)
+        if component in stack:
+            chain = " -> ".join(type(c).__name__ for c in (*stack, component))
+            raise ConfigurationError(f"Circular component dependency: {chain}")
+
+        resolve = component.resolve  # type: ignore[attr-defined]
+        sub_params = list(signature(resolve).parameters.values())
+        wants_parameter = any(p.annotation is inspect.Parameter for p in sub_params)
+        step_key: Hashable = (component, param.name) if wants_parameter else component
+        if step_key in seen:
+            return step_key
+        sub_owner = f"{type(component).__name__}.resolve"
+        sub_keys: list[Hashable] = []
+        for sub in sub_params:
+            if sub.annotation is inspect.Parameter:
+                sub_keys.append(("parameter", owner, param.name))
+            else:
+                sub_keys.append(
+                    self._key_for(
+                        sub, provided, {}, steps, uses, seen, sub_owner, (*stack, component)
+                    )
+                )
+        func: Callable[..., Any] = resolve
+        if wants_parameter:
+            func = _bind_parameters(resolve, sub_keys, param)
+            sub_keys = [k for k in sub_keys if not _is_parameter_key(k)]
+        steps.append(Step(step_key, func, tuple(sub_keys)))
+        seen.add(step_key)
+        return step_key
+
+    def _explain(
+        self, exc: _Unresolvable, provided: Collection[Hashable], named: Mapping[str, Hashable]
+    ) -> str:
+        param = exc.parameter
+        annotation = param.annotation
+        shown = (
+            "no annotation"
+            if annotation is inspect.Parameter.empty
+            else f"annotation {_name(annotation)}"
+        )
+        on_offer = sorted(
+            {_name(k) for k in provided}
+            | {_name(k) for k in self._by_annotation}
+            | {f"{type(c).__name__} (by matching)" for c in self._by_matching}
+        )
+        names = f"; path parameters: {', '.join(sorted(named))}" if named else ""
+        return (
+            f"Cannot resolve parameter {param.name!r} ({shown}) of {exc.owner}: no component "
+            f"provides it. Available annotations: {', '.join(on_offer)}{names}"
+        )
+
+
+def _is_parameter_key(key: Hashable) -> bool:
+    return isinstance(key, tuple) and len(key) == 3 and key[0] == "parameter"
+
+
+def _bind_parameters(
+    resolve: Callable[..., Any], keys: list[Hashable], parameter: inspect.Parameter
+) -> Callable[..., Any]:
+    """Wrap ``resolve`` so that its ``inspect.Parameter`` arguments are filled in already."""
+    positions = [i for i, k in enumerate(keys) if _is_parameter_key(k)]
+    total = len(keys)
+
+    if inspect.iscoroutinefunction(resolve):
+
+        async def bound_async(*args: Any) -> Any:
+            full = _merge(args, positions, total, parameter)
+            return await resolve(*full)
+
+        return bound_async
+
+    def bound(*args: Any) -> Any:
+        return resolve(*_merge(args, positions, total, parameter))
+
+    return bound
+
+
+def _merge(
+    args: tuple[Any, ...], positions: list[int], total: int, parameter: inspect.Parameter
+) -> list[Any]:
+    full: list[Any] = []
+    it = iter(args)
+    for i in range(total):
+        full.append(parameter if i in positions else next(it))
+    return full
+
+
+def _name(key: Any) -> str:
+    return getattr(key, "__qualname__", None) or getattr(key, "__name__", None) or repr(key)

@@ -1,0 +1,212 @@
+"""Routing: ``Route``, ``Include`` and the compiled ``Router``.
+
+A URL template names its path parameters in braces: ``/users/{user_id}``. The parameter's type
+comes from the handler's annotation of the same name: ``int`` and ``float`` match numbers only,
+``str`` (or no annotation) matches one path segment, and ``{+name}`` (or ``{name:path}``) matches
+the rest of the path, slashes included.
+
+Static paths are found with one dict lookup; templated ones by their compiled patterns, in the
+order they were declared. Pure Python: the router knows nothing of how handlers get their
+arguments.
+"""
+
+import inspect
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from .exceptions import ConfigurationError, MethodNotAllowed, NotFound
+from .injector import signature
+
+__all__ = ["Include", "Route", "Router"]
+
+_PARAM = re.compile(r"{(\+?)([A-Za-z_][A-Za-z0-9_]*)(?::(path|int|float|str))?}")
+
+_CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "str": (r"[^/]+", str),
+    "int": (r"-?[0-9]+", int),
+    "float": (r"-?[0-9]+(?:\.[0-9]+)?", float),
+    "path": (r".*", str),
+}
+
+
+class Route:
+    """Map ``method`` requests to ``url`` onto ``handler``.
+
+    ``name`` (default: the handler's ``__name__``) is what :meth:`ASyncApp.reverse_url` takes.
+    A WebSocket handler is routed with ``'GET'`` like any other, as in
+    ``Route('/ws', 'GET', chat)``.
+    """
+
+    def __init__(
+        self, url: str, method: str, handler: Callable[..., Any], name: str | None = None
+    ) -> None:
+        if not url.startswith("/"):
+            raise ConfigurationError(f"Route URL {url!r} must start with '/'")
+        self.url = url
+        self.method = method.upper()
+        self.handler = handler
+        self.name = name if name is not None else handler.__name__
+
+    def __repr__(self) -> str:
+        return f"Route({self.url!r}, {self.method!r}, {self.name})"
+
+
+class Include:
+    """A group of routes under a common URL prefix and name namespace (``'users:detail'``)."""
+
+    def __init__(self, url: str, name: str, routes: Sequence["Route | Include"]) -> None:
+        if not url.startswith("/"):
+            raise ConfigurationError(f"Include URL {url!r} must start with '/'")
+        self.url = url.rstrip("/")
+        self.name = name
+        self.routes = list(routes)
+
+    def __repr__(self) -> str:
+        return f"Include({self.url!r}, {self.name!r}, {len(self.routes)} routes)"
+
+
+class CompiledRoute(NamedTuple):
+    """A route with its full URL, full name, pattern and path-parameter converters."""
+
+    route: Route
+    url: str
+    name: str
+    regex: re.Pattern[str] | None
+    converters: dict[str, Callable[[str], Any]]
+
+
+class Match(NamedTuple):
+    """What :meth:`Router.match` found."""
+
+    route: Route
+    path_params: dict[str, Any]
+
+
+def _flatten(
+    routes: Sequence[Route | Include], prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[Route, str, str]]:
+    for item in routes:
+        if isinstance(item, Include):
+            yield from _flatten(item.routes, prefix + item.url, f"{namespace}{item.name}:")
+        elif isinstance(item, Route):
+            yield item, prefix + item.url, namespace + item.name
+        else:
+            raise ConfigurationError(f"Expected a Route or Include, got {item!r}")
+
+
+def _compile(route: Route, url: str, name: str) -> CompiledRoute:
+    annotations = {p.name: p.annotation for p in signature(route.handler).parameters.values()}
+    converters: dict[str, Callable[[str], Any]] = {}
+    pattern = "^"
+    position = 0
+    for match in _PARAM.finditer(url):
+        plus, param, explicit = match.groups()
+        if param in converters:
+            raise ConfigurationError(f"Path parameter {param!r} appears twice in {url!r}")
+        if param not in annotations:
+            raise ConfigurationError(
+                f"Route {url!r}: handler {route.handler.__qualname__} has no parameter "
+                f"{param!r} for the path parameter of that name"
+            )
+        kind = "path" if plus else explicit or _kind_of(annotations[param], url, param)
+        regex, convert = _CONVERTERS[kind]
+        pattern += re.escape(url[position : match.start()]) + f"(?P<{param}>{regex})"
+        converters[param] = convert
+        position = match.end()
+    if not converters:
+        return CompiledRoute(route, url, name, None, {})
+    pattern += re.escape(url[position:]) + "$"
+    return CompiledRoute(route, url, name, re.compile(pattern), converters)
+
+
+def _kind_of(annotation: Any, url: str, param: str) -> str:
+    if annotation is int:
+        return "int"
+    if annotation is float:
+        return "float"
+    if annotation in (str, Any) or annotation is inspect.Parameter.empty:
+        return "str"
+    # NewType markers over str (e.g. http.Path) behave as strings.
+    if getattr(annotation, "__supertype__", None) is str:
+        return "str"
+    raise ConfigurationError(
+        f"Route {url!r}: path parameter {param!r} is annotated {annotation!r}; "
+        "use int, float or str"
+    )
+
+
+class Router:
+    """Finds the route for a path and method; builds URLs back from route names."""
+
+    def __init__(self, routes: Sequence[Route | Include]) -> None:
+        self.routes: list[CompiledRoute] = []
+        self._static: dict[str, dict[str, CompiledRoute]] = {}
+        self._dynamic: list[CompiledRoute] = []
+        self._by_name: dict[str, CompiledRoute] = {}
+        for route, url, name in _flatten(routes):
+            compiled = _compile(route, url, name)
+            if name in self._by_name:
+                raise ConfigurationError(f"Two routes are named {name!r}; give one a name=")
+            self._by_name[name] = compiled
+            self.routes.append(compiled)
+            if compiled.regex is None:
+                methods = self._static.setdefault(url, {})
+                if route.method in methods:
+                    raise ConfigurationError(f"Two routes for {route.method} {url}")
+                methods[route.method] = compiled
+            else:
+                self._dynamic.append(compiled)
+
+    def match(self, path: str, method: str) -> Match:
+        """The route for ``method`` on ``path`` and its converted path parameters.
+
+        ``HEAD`` falls back to a ``GET`` route. Raises ``NotFound`` if no route has this path and
+        ``MethodNotAllowed`` if some have it but not for this method.
+        """
+        methods = self._static.get(path)
+        if methods is not None:
+            compiled = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+            if compiled is not None:
+                return Match(compiled.route, {})
+        allowed = set(methods or ())
+        for compiled in self._dynamic:
+            assert compiled.regex is not None
+            found = compiled.regex.match(path)
+            if found is None:
+                continue
+            route_method = compiled.route.method
+            if route_method == method or (method == "HEAD" and route_method == "GET"):
+                try:
+                    params = {
+                        name: convert(value)
+                        for (name, convert), value in zip(
+                            compiled.converters.items(), found.groups(), strict=True
+                        )
+                    }
+                except ValueError:
+                    continue
+                return Match(compiled.route, params)
+            allowed.add(route_method)
+        if allowed:
+            raise MethodNotAllowed(headers={"allow": ", ".join(sorted(allowed))})
+        raise NotFound()
+
+    def reverse_url(self, name: str, **params: Any) -> str:
+        """The URL of the route called ``name`` with ``params`` filled in.
+
+        Raises ``NotFound`` for an unknown name and ``ValueError`` for missing or extra params.
+        """
+        compiled = self._by_name.get(name)
+        if compiled is None:
+            raise NotFound(f"No route named {name!r}")
+        expected = set(compiled.converters)
+        if set(params) != expected:
+            raise ValueError(
+                f"Route {name!r} takes parameters {sorted(expected)}, got {sorted(params)}"
+            )
+
+        def fill(match: re.Match[str]) -> str:
+            return str(params[match.group(2)])
+
+        return _PARAM.sub(fill, compiled.url)

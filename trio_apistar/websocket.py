@@ -1,0 +1,561 @@
+"""The ``WebSocket`` component: a checked state machine over one ASGI WebSocket connection.
+
+After the handshake a *reader task*, started in the connection's nursery, pulls ASGI messages
+into a bounded trio memory channel; ``receive()`` reads that channel. So:
+
+* a client leaving reaches a ``receive()`` blocked at that moment at once, as
+  ``WebSocketDisconnect(code)`` (the reader closes the channel);
+* a handler that does not keep up applies backpressure: the reader waits for room in the
+  channel, the server's own queue fills, and the server stops reading the socket;
+* ``cancel_on_disconnect()`` scopes are cancelled by the reader when the client leaves.
+
+States::
+
+    CONNECTING --accept()--> CONNECTED --close()-----------> CLOSED        (we closed it)
+        |                        \\--client leaves / 1001--> DISCONNECTED  (they left)
+        \\--close() / refused----------------------------->  REFUSED       (no handshake)
+
+Using the socket in a state that does not allow it raises ``WebSocketNotConnected`` at once,
+naming the state.
+"""
+
+import enum
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from ._types import Message, Receive, Scope, Send
+from .datastructures import URL, Headers, QueryParams
+from .exceptions import (
+    WebSocketDisconnect,
+    WebSocketInvalidData,
+    WebSocketMessageTooBig,
+    WebSocketNotConnected,
+)
+
+__all__ = ["WebSocket", "WebSocketState", "WebSocketStatistics", "status"]
+
+#: The ASGI extension that lets a refused handshake carry an HTTP response of our choosing.
+DENIAL_EXTENSION = "websocket.http.response"
+
+
+class status:
+    """RFC 6455 (section 7.4.1) and IANA close codes."""
+
+    WS_1000_OK = 1000
+    WS_1001_LEAVING = 1001
+    WS_1002_PROT_ERROR = 1002
+    WS_1003_UNSUPPORTED_TYPE = 1003
+    WS_1004_RESERVED = 1004
+    WS_1005_NO_STATUS = 1005
+    WS_1006_CLOSED_ABNORMAL = 1006
+    WS_1007_INVALID_DATA = 1007
+    WS_1008_POLICY_VIOLATION = 1008
+    WS_1009_TOO_BIG = 1009
+    WS_1010_MANDATORY_EXT = 1010
+    WS_1011_INTERNAL_ERROR = 1011
+    WS_1012_SERVICE_RESTART = 1012
+    WS_1013_TRY_AGAIN_LATER = 1013
+    WS_1014_BAD_GATEWAY = 1014
+    WS_1015_TLS_HANDSHAKE = 1015
+
+
+class WebSocketState(enum.Enum):
+    """Where a :class:`WebSocket` is in its life."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+    DISCONNECTED = "disconnected"
+    REFUSED = "refused"
+    NOT_A_WEBSOCKET = "not a websocket"
+
+
+@dataclass(frozen=True)
+class WebSocketStatistics:
+    """What :meth:`WebSocket.statistics` reports."""
+
+    state: WebSocketState
+    messages_buffered: int
+    max_buffered: int
+    tasks_waiting_receive: int
+    close_code: int | None
+
+
+_OPEN_FOR_RECEIVE = (WebSocketState.CONNECTED, WebSocketState.DISCONNECTED)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class WebSocket:
+    """One WebSocket connection, as handlers see it (``async def chat(ws: WebSocket)``).
+
+    Built by the application for each connection; handlers, hooks and components that ask for
+    it get the same instance. Text frames come back from :meth:`receive` as ``str`` and binary
+    frames as ``bytes``; :meth:`send` sends a ``str`` as text and ``bytes`` as binary.
+    """
+
+    __slots__ = (
+        "_close_code",
+        "_close_reason",
+        "_disconnect_scopes",
+        "_disconnected_event",
+        "_end_error",
+        "_max_message_size",
+        "_max_queue",
+        "_nursery",
+        "_receive",
+        "_receive_channel",
+        "_send",
+        "_send_channel",
+        "_send_lock",
+        "_state",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        nursery: trio.Nursery | None = None,
+        *,
+        max_queue: int = 4,
+        max_message_size: int = 1024 * 1024,
+    ) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self._nursery = nursery
+        self._max_queue = max_queue
+        self._max_message_size = max_message_size
+        self._state = (
+            WebSocketState.CONNECTING
+            if scope.get("type") == "websocket"
+            else WebSocketState.NOT_A_WEBSOCKET
+        )
+        self._send_lock = trio.StrictFIFOLock()
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
+        self._disconnect_scopes: set[trio.CancelScope] = set()
+        self._disconnected_event: trio.Event | None = None
+        self._send_channel: trio.MemorySendChannel[str | bytes] | None = None
+        self._receive_channel: trio.MemoryReceiveChannel[str | bytes] | None = None
+
+    # -- facts about the connection ------------------------------------------------------
+
+    @property
+    def state(self) -> WebSocketState:
+        """The current :class:`WebSocketState`."""
+        return self._state
+
+    @property
+    def connecting(self) -> bool:
+        """True until the handshake is accepted or refused."""
+        return self._state is WebSocketState.CONNECTING
+
+    @property
+    def connected(self) -> bool:
+        """True while both sides may send."""
+        return self._state is WebSocketState.CONNECTED
+
+    @property
+    def closed(self) -> bool:
+        """True once closed by either side, or refused."""
+        return self._state in (
+            WebSocketState.CLOSED,
+            WebSocketState.DISCONNECTED,
+            WebSocketState.REFUSED,
+        )
+
+    @property
+    def close_code(self) -> int | None:
+        """The code the connection was closed with (by us or by the client), else ``None``."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason sent with the close, if any."""
+        return self._close_reason
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return list(self.scope.get("subprotocols", ()))
+
+    @property
+    def protocols(self) -> list[str]:
+        """Alias of :attr:`subprotocols`."""
+        return self.subprotocols
+
+    @property
+    def headers(self) -> Headers:
+        """The handshake request's headers."""
+        return Headers.from_raw(self.scope.get("headers", ()))
+
+    @property
+    def query_params(self) -> QueryParams:
+        """The handshake URL's query parameters."""
+        return QueryParams.from_query_string(self.scope.get("query_string", b""))
+
+    @property
+    def path(self) -> str:
+        """The request path."""
+        return str(self.scope.get("path", ""))
+
+    @property
+    def url(self) -> URL:
+        """The full URL the client connected to."""
+        return URL.from_scope(self.scope)
+
+    def statistics(self) -> WebSocketStatistics:
+        """Counters for monitoring and tests: state, buffered messages, waiting receivers."""
+        if self._receive_channel is None:
+            buffered, waiting = 0, 0
+        else:
+            stats = self._receive_channel.statistics()
+            buffered, waiting = stats.current_buffer_used, stats.tasks_waiting_receive
+        return WebSocketStatistics(
+            self._state, buffered, self._max_queue, waiting, self._close_code
+        )
+
+    # -- handshake -------------------------------------------------------------------------
+
+    async def connect(
+        self,
+        subprotocol: str | None = None,
+        close: bool = False,
+        close_code: int = status.WS_1000_OK,
+    ) -> None:
+        """Finish the handshake: accept it, or with ``close=True`` refuse it (HTTP 403).
+
+        On a plain HTTP request (a hook written for both kinds of request) this does nothing.
+        Raises ``WebSocketNotConnected`` if the handshake is already over.
+        """
+        if self._state is WebSocketState.NOT_A_WEBSOCKET:
+            await trio.lowlevel.checkpoint()
+            return
+        if close:
+            self._require(WebSocketState.CONNECTING, "refuse")
+            await self._send_message({"type": "websocket.close", "code": close_code})
+            self._state = WebSocketState.REFUSED
+            self._close_code = close_code
+        else:
+            await self.accept(subprotocol)
+
+    async def accept(
+        self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        """Accept the handshake, optionally choosing one of the offered subprotocols.
+
+        Starts the reader task. Raises ``WebSocketNotConnected`` unless ``connecting``.
+        """
+        self._require(WebSocketState.CONNECTING, "accept")
+        if self._nursery is None:
+            raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
+        message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
+        if headers:
+            message["headers"] = headers
+        await self._send_message(message)
+        self._state = WebSocketState.CONNECTED
+        self._send_channel, self._receive_channel = trio.open_memory_channel[str | bytes](
+            self._max_queue
+        )
+        self._nursery.start_soon(self._reader, self._send_channel)
+
+    async def deny(
+        self, status_code: int = 403, body: bytes | str = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        """Refuse the handshake with an HTTP response.
+
+        Uses the ASGI denial-response extension when the server offers it; otherwise the client
+        sees a plain 403. Raises ``WebSocketNotConnected`` unless ``connecting``.
+        """
+        self._require(WebSocketState.CONNECTING, "deny")
+        if DENIAL_EXTENSION in self.scope.get("extensions", {}):
+            payload = body.encode() if isinstance(body, str) else body
+            raw = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in (headers or {}).items()
+            ]
+            if not any(k == b"content-type" for k, _ in raw):
+                raw.append((b"content-type", b"application/json"))
+            raw.append((b"content-length", str(len(payload)).encode()))
+            await self._send_message(
+                {"type": "websocket.http.response.start", "status": status_code, "headers": raw}
+            )
+            await self._send_message({"type": "websocket.http.response.body", "body": payload})
+        else:
+            await self._send_message({"type": "websocket.close", "code": status.WS_1000_OK})
+        self._state = WebSocketState.REFUSED
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next message: ``str`` for a text frame, ``bytes`` for a binary frame.
+
+        Messages already received are returned even after the client left; then it raises
+        ``WebSocketDisconnect`` (with the close code) at once.
+        """
+        if self._state not in _OPEN_FOR_RECEIVE:
+            self._raise_for_state("receive")
+        assert self._receive_channel is not None
+        try:
+            return await self._receive_channel.receive()
+        except trio.EndOfChannel:
+            raise self._end_error(
+                self._close_code or status.WS_1005_NO_STATUS, self._close_reason
+            ) from None
+
+    async def receive_text(self) -> str:
+        """The next message, which must be a text frame (else ``WebSocketInvalidData``, 1003)."""
+        data = await self.receive()
+        if not isinstance(data, str):
+            raise WebSocketInvalidData(
+                "Expected a text frame, got a binary frame", status.WS_1003_UNSUPPORTED_TYPE
+            )
+        return data
+
+    async def receive_bytes(self) -> bytes:
+        """The next message, which must be a binary frame (else ``WebSocketInvalidData``, 1003)."""
+        data = await self.receive()
+        if not isinstance(data, bytes):
+            raise WebSocketInvalidData(
+                "Expected a binary frame, got a text frame", status.WS_1003_UNSUPPORTED_TYPE
+            )
+        return data
+
+    async def receive_json(self, loads: Callable[[str | bytes], Any] | None = None) -> Any:
+        """The next message (text or binary frame) parsed as JSON.
+
+        Raises ``WebSocketInvalidData`` (left unhandled: close code 1007) when it is not JSON.
+        """
+        data = await self.receive()
+        try:
+            return (loads or json.loads)(data)
+        except ValueError as exc:
+            raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from exc
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.receive()
+            except WebSocketDisconnect:
+                return
+            yield message
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send(self, data: str | bytes) -> None:
+        """Send ``str`` as a text frame, ``bytes`` (or bytearray/memoryview) as a binary frame.
+
+        Raises ``WebSocketDisconnect`` if the client has gone, ``WebSocketNotConnected`` if the
+        socket is not connected, ``TypeError`` for anything else than text or bytes.
+        """
+        if self._state is not WebSocketState.CONNECTED:
+            self._raise_for_state("send")
+        if isinstance(data, str):
+            message: Message = {"type": "websocket.send", "text": data}
+        elif isinstance(data, bytes | bytearray | memoryview):
+            message = {"type": "websocket.send", "bytes": bytes(data)}
+        else:
+            raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        await self._send_message(message)
+
+    async def send_json(self, data: Any, dumps: Callable[[Any], str] | None = None) -> None:
+        """Send ``data`` serialised as JSON, in a text frame."""
+        await self.send((dumps or _dumps)(data))
+
+    async def send_msg(self, msg: Message) -> None:
+        """Send a raw ASGI message, checked against the ASGI spec and the current state.
+
+        Raises ``ValueError``/``TypeError`` for a malformed message and ``WebSocketNotConnected``
+        for one the current state does not allow.
+        """
+        kind = msg.get("type")
+        if kind == "websocket.accept":
+            headers = msg.get("headers")
+            await self.accept(msg.get("subprotocol"), list(headers) if headers else None)
+        elif kind == "websocket.send":
+            text, data = msg.get("text"), msg.get("bytes")
+            if (text is None) == (data is None):
+                raise ValueError("websocket.send needs exactly one of 'text' and 'bytes'")
+            if text is not None and not isinstance(text, str):
+                raise TypeError("websocket.send 'text' must be str")
+            if data is not None and not isinstance(data, bytes):
+                raise TypeError("websocket.send 'bytes' must be bytes")
+            await self.send(text if text is not None else bytes(data or b""))
+        elif kind == "websocket.close":
+            code = msg.get("code", status.WS_1000_OK)
+            if not isinstance(code, int):
+                raise TypeError("websocket.close 'code' must be int")
+            await self.close(code, msg.get("reason") or "")
+        elif kind == "websocket.http.response.start" or kind == "websocket.http.response.body":
+            raise ValueError(f"Use WebSocket.deny() to send a {kind!r} response")
+        else:
+            raise ValueError(f"{kind!r} is not an ASGI message an application may send")
+
+    async def close(self, code: int = status.WS_1000_OK, reason: str = "") -> None:
+        """Close the connection with ``code``; before the handshake, refuse it (HTTP 403).
+
+        Closing a socket that is already closed, refused or disconnected does nothing.
+        """
+        if self._state is WebSocketState.CONNECTING:
+            await self.connect(close=True, close_code=code)
+        elif self._state is WebSocketState.CONNECTED:
+            self._state = WebSocketState.CLOSED
+            self._close_code, self._close_reason = code, reason
+            reason_bytes = reason.encode()[:123]
+            await self._send_message(
+                {
+                    "type": "websocket.close",
+                    "code": code,
+                    "reason": reason_bytes.decode(errors="ignore"),
+                }
+            )
+        else:
+            await trio.lowlevel.checkpoint()
+
+    # -- waiting for the client to leave ---------------------------------------------------
+
+    @contextmanager
+    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
+        """A block that is cancelled when the client leaves, then raises ``WebSocketDisconnect``.
+
+        ``with ws.cancel_on_disconnect(): await trio.sleep_forever()`` ends as soon as the client
+        goes. Only the cancellation this scope caused is turned into ``WebSocketDisconnect``;
+        any other cancellation passes through untouched.
+        """
+        scope = trio.CancelScope()
+        if self._state is WebSocketState.DISCONNECTED:
+            scope.cancel()
+        self._disconnect_scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._disconnect_scopes.discard(scope)
+        if scope.cancelled_caught:
+            raise WebSocketDisconnect(
+                self._close_code or status.WS_1005_NO_STATUS, self._close_reason
+            )
+
+    async def wait_disconnected(self) -> int:
+        """Wait until the client leaves (or the server goes away); return the close code."""
+        if self._state is not WebSocketState.DISCONNECTED:
+            if self._disconnected_event is None:
+                self._disconnected_event = trio.Event()
+            await self._disconnected_event.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        return self._close_code or status.WS_1005_NO_STATUS
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _reader(self, send_channel: trio.MemorySendChannel[str | bytes]) -> None:
+        """Pull ASGI messages into the channel until the client leaves."""
+        limit = self._max_message_size
+        async with send_channel:
+            while True:
+                message = await self._receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    data = message.get("text")
+                    if data is None:
+                        data = message.get("bytes") or b""
+                    if len(data) > limit and (
+                        isinstance(data, bytes) or len(data.encode()) > limit
+                    ):
+                        await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
+                        return
+                    try:
+                        await send_channel.send(data)
+                    except trio.ClosedResourceError:
+                        return  # closed by _disconnected(): the server is going away
+                elif kind == "websocket.disconnect":
+                    self._disconnected(
+                        message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+                    )
+                    return
+
+    async def _abort(self, code: int, error: type[WebSocketDisconnect]) -> None:
+        """End the connection for the peer's fault: close with ``code``; receivers get
+        ``error``."""
+        self._end_error = error
+        if self._state is WebSocketState.CONNECTED:
+            await self._send_message({"type": "websocket.close", "code": code})
+        self._disconnected(code, "")
+
+    def _disconnected(self, code: int, reason: str) -> None:
+        """The client left, or the server is going away: wake everyone who waits on us."""
+        if self._close_code is None or self._state is WebSocketState.CONNECTED:
+            self._close_code, self._close_reason = code, reason
+        if self._state is WebSocketState.CONNECTED:
+            self._state = WebSocketState.DISCONNECTED
+        if self._send_channel is not None:
+            self._send_channel.close()
+        for scope in self._disconnect_scopes:
+            scope.cancel()
+        if self._disconnected_event is not None:
+            self._disconnected_event.set()
+
+    async def _going_away(self, code: int = status.WS_1001_LEAVING) -> None:
+        """Server shutdown: send a close frame now, and treat it like the client leaving."""
+        if self._state is WebSocketState.CONNECTED:
+            with trio.move_on_after(1):
+                await self._send_message({"type": "websocket.close", "code": code})
+            self._disconnected(code, "")
+
+    async def _finish(self, code: int = status.WS_1000_OK, reason: str = "") -> None:
+        """The handler is done: refuse a handshake never finished, close an open socket."""
+        if self._state is WebSocketState.CONNECTING:
+            await self.connect(close=True)
+        elif self._state is WebSocketState.CONNECTED:
+            await self.close(code, reason)
+
+    async def _send_message(self, message: Message) -> None:
+        lock = self._send_lock
+        # Uncontended (the common case) takes the lock without a scheduling round trip;
+        # the server's send checkpoints for us.
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()
+        try:
+            await self._send(message)
+        except OSError as exc:
+            self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
+            raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
+        finally:
+            lock.release()
+
+    def _require(self, state: WebSocketState, action: str) -> None:
+        if self._state is not state:
+            self._raise_for_state(action)
+
+    def _raise_for_state(self, action: str) -> None:
+        state = self._state
+        if state is WebSocketState.DISCONNECTED:
+            raise self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
+        raise WebSocketNotConnected(
+            f"Cannot {action}: the WebSocket is {state.value.upper()}"
+            + {
+                WebSocketState.CONNECTING: " (call connect() or accept() first)",
+                WebSocketState.CLOSED: " (closed by the server)",
+                WebSocketState.REFUSED: " (the handshake was refused)",
+                WebSocketState.NOT_A_WEBSOCKET: " (this is an HTTP request)",
+            }.get(state, "")
+        )
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self.path} {self._state.value}>"
