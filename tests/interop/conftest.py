@@ -1,0 +1,30 @@
+"""The interoperability suite's app: in-process for ``client``, under Hypercorn for the rest."""
+
+from pathlib import Path
+
+import pytest
+
+from trio_apistar import ASyncApp
+
+APP_FILE = Path(__file__).with_name("interop_app.py")
+
+
+@pytest.fixture(scope="session")
+def app_path() -> str:
+    """Served by the plugin's ``live_server`` fixture (Hypercorn imports it from its file)."""
+    return f"{APP_FILE}:app"
+
+
+@pytest.fixture
+def app() -> ASyncApp:
+    """The same app in-process, for the plugin's ``client`` fixture."""
+    from interop_app import app
+
+    return app
+
+
+@pytest.fixture
+def expected_outcome() -> dict[str, object]:
+    """What every client must report after the scenarios: text, binary and JSON echoed."""
+    echoed = {"n": 1, "s": "café"}
+    return {"text": "hello, trio", "binary": [0, 1, 2, 255], "json": {"echo": echoed}}

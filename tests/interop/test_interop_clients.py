@@ -1,0 +1,175 @@
+"""The same WebSocket scenarios (text echo, binary echo, JSON echo) from independent clients.
+
+Every client reports its outcome in one shape, compared with ``expected_outcome``: the
+in-process TestClient, trio-websocket, the ``websockets`` asyncio client (in a subprocess, as
+pytest runs Trio) and headless Chromium running the app's own page.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio_websocket
+
+from trio_apistar.test import LiveServer, TestClient
+
+pytestmark = pytest.mark.network
+
+TEXT = "hello, trio"
+BINARY = bytes([0, 1, 2, 255])
+JSON = {"n": 1, "s": "café"}
+
+
+async def test_in_process(client: TestClient, expected_outcome: dict[str, Any]) -> None:
+    with trio.fail_after(5):
+        outcome: dict[str, Any] = {}
+        async with client.websocket_connect("/ws") as ws:
+            await ws.send_text(TEXT)
+            outcome["text"] = await ws.receive_text()
+            await ws.send_bytes(BINARY)
+            outcome["binary"] = list(await ws.receive_bytes())
+        async with client.websocket_connect("/json") as ws:
+            await ws.send_json(JSON)
+            outcome["json"] = await ws.receive_json()
+        assert outcome == expected_outcome
+        assert '<pre id="outcome">' in (await client.get("/")).text
+
+
+async def test_trio_websocket(live_server: LiveServer, expected_outcome: dict[str, Any]) -> None:
+    with trio.fail_after(10):
+        outcome: dict[str, Any] = {}
+        async with trio_websocket.open_websocket_url(f"{live_server.ws_url}/ws") as ws:
+            await ws.send_message(TEXT)
+            outcome["text"] = await ws.get_message()
+            await ws.send_message(BINARY)
+            reply = await ws.get_message()
+            outcome["binary"] = list(reply) if isinstance(reply, bytes) else reply
+        async with trio_websocket.open_websocket_url(f"{live_server.ws_url}/json") as ws:
+            await ws.send_message(json.dumps(JSON))
+            outcome["json"] = json.loads(await ws.get_message())
+        assert outcome == expected_outcome
+        assert ws.closed is not None and ws.closed.code == 1000
+
+
+WEBSOCKETS_CLIENT = """
+import asyncio, json, sys
+from websockets.asyncio.client import connect
+
+async def main(base):
+    outcome = {}
+    async with connect(base + "/ws") as ws:
+        await ws.send("hello, trio")
+        outcome["text"] = await ws.recv()
+        await ws.send(bytes([0, 1, 2, 255]))
+        reply = await ws.recv()
+        outcome["binary"] = list(reply) if isinstance(reply, bytes) else reply
+    async with connect(base + "/json") as ws:
+        await ws.send(json.dumps({"n": 1, "s": "caf\\u00e9"}))
+        outcome["json"] = json.loads(await ws.recv())
+    print(json.dumps(outcome))
+
+asyncio.run(asyncio.wait_for(main(sys.argv[1]), 10))
+"""
+
+
+async def test_websockets_asyncio_client(
+    live_server: LiveServer, expected_outcome: dict[str, Any]
+) -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [sys.executable, "-c", WEBSOCKETS_CLIENT, live_server.ws_url],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout) == expected_outcome
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+]
+
+
+def find_chromium() -> str:
+    """The Chromium binary; skips the test when there is none, unless running in CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
+
+
+async def wait_for_devtools(user_data_dir: Path, process: trio.Process) -> int:
+    """The DevTools port Chromium writes to ``DevToolsActivePort`` once it listens."""
+    port_file = user_data_dir / "DevToolsActivePort"
+    while not port_file.exists() or not port_file.read_text().strip():
+        assert process.poll() is None, "chromium exited before DevTools started"
+        await trio.sleep(0.05)
+    return int(port_file.read_text().split()[0])
+
+
+async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
+    """Poll the page's ``#outcome`` over the DevTools protocol until its script wrote it."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{devtools_port}") as http:
+        targets: list[dict[str, Any]] = []
+        while not any(t["type"] == "page" and t["url"] == page_url for t in targets):
+            await trio.sleep(0.05)
+            targets = (await http.get("/json/list")).json()
+    page = next(t for t in targets if t["type"] == "page" and t["url"] == page_url)
+    expression = "document.getElementById('outcome')?.textContent"
+    async with trio_websocket.open_websocket_url(page["webSocketDebuggerUrl"]) as devtools:
+        for call_id in range(1, 1000):
+            request = {"expression": expression, "returnByValue": True}
+            await devtools.send_message(
+                json.dumps({"id": call_id, "method": "Runtime.evaluate", "params": request})
+            )
+            while (reply := json.loads(await devtools.get_message())).get("id") != call_id:
+                pass  # an event, not our answer
+            text = reply.get("result", {}).get("result", {}).get("value")
+            if text and text != "running":
+                outcome: dict[str, Any] = json.loads(text)
+                return outcome
+            await trio.sleep(0.05)
+    raise AssertionError("the page never wrote its outcome")
+
+
+@pytest.mark.browser
+async def test_chromium(live_server: LiveServer, expected_outcome: dict[str, Any]) -> None:
+    chromium = find_chromium()
+    page_url = f"{live_server.url}/"
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page_url]
+        process = await trio.lowlevel.open_process(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            with trio.fail_after(30):
+                port = await wait_for_devtools(Path(profile), process)
+                outcome = await page_outcome(port, page_url)
+        finally:
+            with trio.CancelScope(shield=True):
+                process.terminate()
+                with trio.move_on_after(5):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+    assert outcome == expected_outcome
