@@ -1,0 +1,31 @@
+"""Shared fixtures: servers started with ``hypercorn --worker-class trio`` on 127.0.0.1."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trio_apistar.test import LiveServer, run_hypercorn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(app_path: str, *args: str) -> Iterator[LiveServer]:
+    """Run ``tests/apps/...`` under hypercorn's trio worker for the duration of a fixture."""
+    with run_hypercorn(app_path, *args, cwd=ROOT) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seed_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.seed_handlers:app")
+
+
+@pytest.fixture(scope="session")
+def connect_hook_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.seed_hooks:connect_app")
+
+
+@pytest.fixture(scope="session")
+def protocol_hook_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.seed_hooks:protocol_app")
