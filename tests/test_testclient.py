@@ -13,7 +13,7 @@ import trio
 
 from trio_apistar._types import Receive, Scope, Send
 from trio_apistar.test import (
-    RAISE_SERVER_EXCEPTIONS,
+    RAISE_EXTENSION,
     LifespanFailed,
     ServerStartError,
     TestClient,
@@ -82,7 +82,7 @@ async def test_http_methods_params_headers_and_json() -> None:
 
 async def test_works_without_async_with_and_sets_extension_only_when_raising() -> None:
     response = await TestClient(echo_request).get("/")
-    assert response.json()["extensions"] == [RAISE_SERVER_EXCEPTIONS]
+    assert response.json()["extensions"] == [RAISE_EXTENSION]
     quiet = TestClient(echo_request, raise_server_exceptions=False)
     assert (await quiet.get("/")).json()["extensions"] == []
 
@@ -110,7 +110,7 @@ async def test_framework_contract_500_then_reraise_unwrapped_from_group() -> Non
                 nursery.start_soon(handler)
         except BaseExceptionGroup:
             await send_json(send, {"detail": "Server error"}, status=500)
-            if RAISE_SERVER_EXCEPTIONS in scope["extensions"]:
+            if RAISE_EXTENSION in scope["extensions"]:
                 raise
 
     with pytest.raises(ZeroDivisionError, match="handler bug"):
@@ -333,7 +333,7 @@ def failing_ws_framework(reraise_in_group: bool) -> Any:
                 nursery.start_soon(handler, receive)
         except BaseExceptionGroup as group:
             await send({"type": "websocket.close", "code": 1011})
-            if RAISE_SERVER_EXCEPTIONS in scope["extensions"]:
+            if RAISE_EXTENSION in scope["extensions"]:
                 if reraise_in_group:
                     raise
                 raise group.exceptions[0] from None

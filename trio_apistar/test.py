@@ -46,9 +46,10 @@ import httpx
 import trio
 
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from .app import RAISE_EXTENSION
 
 __all__ = [
-    "RAISE_SERVER_EXCEPTIONS",
+    "RAISE_EXTENSION",
     "LifespanFailed",
     "LiveServer",
     "ServerStartError",
@@ -59,10 +60,6 @@ __all__ = [
     "WebSocketSession",
     "run_hypercorn",
 ]
-
-#: ``scope["extensions"]`` key the client sets when ``raise_server_exceptions`` is on. An app that
-#: turns an unhandled exception into a 500 or a 1011 close re-raises it when it sees this key.
-RAISE_SERVER_EXCEPTIONS = "trio_apistar.raise_server_exceptions"
 
 
 class TestClientError(Exception):
@@ -165,7 +162,7 @@ class TestClient(httpx.AsyncClient):
 
     With ``raise_server_exceptions`` (the default) an exception the app raises is raised by the
     call that made it (the request, a WebSocket receive, or the session's exit), unwrapped from a
-    single-member ``ExceptionGroup``; the scope's extensions carry ``RAISE_SERVER_EXCEPTIONS`` so
+    single-member ``ExceptionGroup``; the scope's extensions carry ``RAISE_EXTENSION`` so
     that a framework which renders errors as 500 / close 1011 re-raises them too. Without it, the
     test sees the 500 or the close code.
 
@@ -190,9 +187,7 @@ class TestClient(httpx.AsyncClient):
         self.app = app
         self.raise_server_exceptions = raise_server_exceptions
         self.lifespan_state: dict[str, Any] = {}
-        self._extensions: dict[str, Any] = (
-            {RAISE_SERVER_EXCEPTIONS: {}} if raise_server_exceptions else {}
-        )
+        self._extensions: dict[str, Any] = {RAISE_EXTENSION: {}} if raise_server_exceptions else {}
         self._lifespan: _Lifespan | None = None
         super().__init__(
             transport=_Transport(self, self._call_app, raise_server_exceptions),
