@@ -112,6 +112,10 @@ def _error_response(exc: HTTPException) -> Response:
     return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _server_error() -> Response:
     return JSONResponse({"detail": "Internal server error"}, 500)
 
@@ -555,6 +559,7 @@ class ASyncApp:
         if message["type"] != "lifespan.startup":
             return
         state: dict[Any, Any] = {ASyncApp: self, type(self): self}
+        failed: Message | None = None
         async with trio.open_nursery() as nursery:
             self._app_nursery = state[AppNursery] = nursery
             try:
@@ -562,33 +567,23 @@ class ASyncApp:
                     await plan.run(state)
             except Exception as exc:
                 logger.error("Application startup failed", exc_info=exc)
-                self._app_nursery = None
-                nursery.cancel_scope.cancel()
-                await send(
-                    {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
-                )
-                return
-            await send({"type": "lifespan.startup.complete"})
-            message = await receive()
-            await self.close_websockets(status.WS_1001_LEAVING)
-            failure: Exception | None = None
-            for plan in self._on_shutdown:
-                try:
-                    await plan.run(state)
-                except Exception as exc:
-                    logger.error("Application shutdown hook failed", exc_info=exc)
-                    failure = failure or exc
+                failed = {"type": "lifespan.startup.failed", "message": _describe(exc)}
+            else:
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+                await self.close_websockets(status.WS_1001_LEAVING)
+                for plan in self._on_shutdown:
+                    try:
+                        await plan.run(state)
+                    except Exception as exc:
+                        logger.error("Application shutdown hook failed", exc_info=exc)
+                        failed = failed or {
+                            "type": "lifespan.shutdown.failed",
+                            "message": _describe(exc),
+                        }
             self._app_nursery = None
             nursery.cancel_scope.cancel()
-        if failure is not None:
-            await send(
-                {
-                    "type": "lifespan.shutdown.failed",
-                    "message": f"{type(failure).__name__}: {failure}",
-                }
-            )
-        else:
-            await send({"type": "lifespan.shutdown.complete"})
+        await send(failed or {"type": "lifespan.shutdown.complete"})
 
     # -- serving ---------------------------------------------------------------------------
 

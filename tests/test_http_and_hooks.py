@@ -1,0 +1,289 @@
+"""HTTP responses, request bodies, errors, event hooks and lifespan (in-process)."""
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+
+from trio_apistar import AppNursery, ASyncApp, Route, http
+from trio_apistar.exceptions import BadRequest, Forbidden, NotFound
+from trio_apistar.test import LifespanFailed, TestClient
+
+
+async def _get(app: ASyncApp, path: str, **kwargs: Any) -> Any:
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        return await client.get(path, **kwargs)
+
+
+async def test_return_values_become_responses() -> None:
+    def as_dict() -> dict[str, int]:
+        return {"a": 1}
+
+    def as_list() -> list[int]:
+        return [1, 2]
+
+    def as_none() -> None:
+        return None
+
+    def as_html() -> str:
+        return "<p>hi</p>"
+
+    async def as_response() -> http.Response:
+        return http.Response(b"raw", 201, {"x-custom": "1"}, media_type="text/plain")
+
+    def streaming() -> http.StreamingResponse:
+        async def chunks() -> Any:
+            for i in range(3):
+                yield f"chunk{i};"
+                await trio.sleep(0)
+
+        return http.StreamingResponse(chunks(), media_type="text/plain")
+
+    app = ASyncApp(
+        routes=[
+            Route("/dict", "GET", as_dict),
+            Route("/list", "GET", as_list),
+            Route("/none", "GET", as_none),
+            Route("/html", "GET", as_html),
+            Route("/response", "GET", as_response),
+            Route("/stream", "GET", streaming),
+        ]
+    )
+    async with TestClient(app) as client:
+        d = await client.get("/dict")
+        assert (d.status_code, d.json(), d.headers["content-type"]) == (
+            200,
+            {"a": 1},
+            "application/json",
+        )
+        assert (await client.get("/list")).json() == [1, 2]
+        none = await client.get("/none")
+        assert (none.status_code, none.content) == (204, b"")
+        html = await client.get("/html")
+        assert html.headers["content-type"] == "text/html; charset=utf-8"
+        assert html.text == "<p>hi</p>"
+        raw = await client.get("/response")
+        assert (raw.status_code, raw.content, raw.headers["x-custom"]) == (201, b"raw", "1")
+        assert (await client.get("/stream")).text == "chunk0;chunk1;chunk2;"
+
+
+async def test_body_and_request_data() -> None:
+    async def echo(data: http.RequestData, body: http.Body, request: http.Request) -> Any:
+        return {"data": data, "size": len(body), "method": request.method}
+
+    app = ASyncApp(routes=[Route("/echo", "POST", echo)], max_body_size=100)
+    async with TestClient(app) as client:
+        ok = await client.post("/echo", json={"x": [1, 2]})
+        assert ok.json() == {"data": {"x": [1, 2]}, "size": 11, "method": "POST"}
+        form = await client.post("/echo", data={"a": "1"})
+        assert form.json()["data"] == {"a": "1"}
+        bad = await client.post(
+            "/echo", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert bad.status_code == 400
+        assert bad.json()["detail"].startswith("Malformed JSON in the request body")
+        wrong_type = await client.post(
+            "/echo", content=b"<x/>", headers={"content-type": "application/xml"}
+        )
+        assert wrong_type.status_code == 415
+        too_big = await client.post("/echo", json={"x": "y" * 200})
+        assert too_big.status_code == 413
+        assert too_big.json() == {"detail": "The request body is over 100 bytes"}
+
+
+async def test_http_exceptions_render_as_json() -> None:
+    def forbidden() -> None:
+        raise Forbidden("No entry")
+
+    def teapot() -> None:
+        raise BadRequest({"field": "wrong"}, status_code=418)
+
+    app = ASyncApp(routes=[Route("/f", "GET", forbidden), Route("/t", "GET", teapot)])
+    assert (await _get(app, "/f")).json() == {"detail": "No entry"}
+    assert (await _get(app, "/f")).status_code == 403
+    teapot_response = await _get(app, "/t")
+    assert (teapot_response.status_code, teapot_response.json()) == (
+        418,
+        {"detail": {"field": "wrong"}},
+    )
+
+
+async def test_unhandled_error_is_500_without_internals_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def boom() -> None:
+        raise ValueError("secret internal detail")
+
+    app = ASyncApp(routes=[Route("/boom", "GET", boom)])
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        response = await _get(app, "/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+    assert any(
+        r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records
+    )
+
+
+async def test_unhandled_error_is_raised_to_the_test_client_by_default() -> None:
+    def boom() -> None:
+        raise KeyError("boom")
+
+    async with TestClient(ASyncApp(routes=[Route("/b", "GET", boom)])) as client:
+        with pytest.raises(KeyError, match="boom"):
+            await client.get("/b")
+
+
+async def test_hooks_order_state_and_replacement() -> None:
+    events: list[str] = []
+
+    class First:
+        def __init__(self) -> None:
+            self.started = False
+
+        def on_request(self) -> None:
+            self.started = True
+            events.append("first.request")
+
+        async def on_response(self, response: http.Response) -> http.Response:
+            assert self.started  # same instance as on_request: state kept per request
+            events.append("first.response")
+            response.headers["x-first"] = "1"
+            return response
+
+    class Second:
+        async def on_request(self, method: http.Method) -> None:
+            events.append(f"second.request {method}")
+
+        def on_response(self, response: http.Response) -> None:
+            events.append("second.response")
+
+    def handler() -> dict[str, bool]:
+        events.append("handler")
+        return {"ok": True}
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], event_hooks=[First, Second()])
+    response = await _get(app, "/")
+    assert response.headers["x-first"] == "1"
+    assert events == [
+        "first.request",
+        "second.request GET",
+        "handler",
+        "second.response",
+        "first.response",
+    ]
+
+
+async def test_http_exception_in_on_request_becomes_the_response() -> None:
+    called: list[str] = []
+
+    class Auth:
+        def on_request(self, authorization: http.Header) -> None:
+            if authorization != "secret":
+                raise Forbidden("Bad credentials")
+
+    def handler() -> dict[str, bool]:
+        called.append("handler")
+        return {"ok": True}
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], event_hooks=[Auth])
+    denied = await _get(app, "/")
+    assert (denied.status_code, denied.json()) == (403, {"detail": "Bad credentials"})
+    assert called == []
+    assert (await _get(app, "/", headers={"authorization": "secret"})).json() == {"ok": True}
+
+
+async def test_on_error_hooks_run_in_reverse_and_may_replace_the_response() -> None:
+    seen: list[str] = []
+
+    class Log:
+        def on_error(self, error: Exception) -> None:
+            seen.append(f"log {type(error).__name__}")
+
+    class Render:
+        async def on_error(self, error: Exception) -> http.Response:
+            seen.append("render")
+            return http.JSONResponse({"detail": "custom"}, 503)
+
+    def boom() -> None:
+        raise RuntimeError("x")
+
+    app = ASyncApp(routes=[Route("/", "GET", boom)], event_hooks=[Log, Render])
+    response = await _get(app, "/")
+    assert (response.status_code, response.json()) == (503, {"detail": "custom"})
+    assert seen == ["render", "log RuntimeError"]
+
+
+async def test_on_error_is_not_run_for_http_exceptions() -> None:
+    seen: list[str] = []
+
+    class Log:
+        def on_error(self, error: Exception) -> None:
+            seen.append("error")
+
+    def missing() -> None:
+        raise NotFound()
+
+    app = ASyncApp(routes=[Route("/", "GET", missing)], event_hooks=[Log])
+    assert (await _get(app, "/")).status_code == 404
+    assert seen == []
+
+
+async def test_sync_and_async_handlers_and_lifespan() -> None:
+    log: list[str] = []
+
+    def sync_start(app: ASyncApp) -> None:
+        log.append("sync start")
+
+    async def async_start(nursery: AppNursery) -> None:
+        await trio.sleep(0)
+        nursery.start_soon(trio.sleep_forever)  # cancelled at shutdown
+        log.append("async start")
+
+    async def stop() -> None:
+        log.append("stop")
+
+    async def handler() -> dict[str, list[str]]:
+        return {"log": log}
+
+    app = ASyncApp(
+        routes=[Route("/", "GET", handler)],
+        on_startup=[sync_start, async_start],
+        on_shutdown=[stop],
+    )
+    async with TestClient(app) as client:
+        assert (await client.get("/")).json() == {"log": ["sync start", "async start"]}
+    assert log == ["sync start", "async start", "stop"]
+
+
+async def test_failing_startup_reports_the_reason() -> None:
+    def broken() -> None:
+        raise RuntimeError("database unreachable")
+
+    app = ASyncApp(routes=[], on_startup=[broken])
+    with pytest.raises(LifespanFailed, match="database unreachable"):
+        async with TestClient(app):
+            pass
+
+
+async def test_app_nursery_without_lifespan_is_a_clear_error() -> None:
+    async def handler(nursery: AppNursery) -> None: ...
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)])
+    with pytest.raises(RuntimeError, match="only available while the ASGI lifespan runs"):
+        await handler_without_lifespan(app)
+
+
+async def handler_without_lifespan(app: ASyncApp) -> None:
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)

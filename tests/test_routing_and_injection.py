@@ -1,0 +1,269 @@
+"""Routing, path parameters, reverse_url and dependency injection (in-process)."""
+
+import inspect
+from typing import Any
+
+import pytest
+
+from trio_apistar import ASGIScope, ASyncApp, Component, Include, Route, http
+from trio_apistar.exceptions import ConfigurationError
+from trio_apistar.test import TestClient
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"user_id": user_id}
+
+
+def _price(amount: float) -> dict[str, Any]:
+    return {"amount": amount}
+
+
+def _name(name: str) -> dict[str, Any]:
+    return {"name": name}
+
+
+def _files(path: str) -> dict[str, Any]:
+    return {"path": path}
+
+
+def _create() -> dict[str, str]:
+    return {"created": "yes"}
+
+
+routes = [
+    Route("/users/{user_id}", "GET", _user, name="detail"),
+    Route("/prices/{amount}", "GET", _price),
+    Route("/names/{name}", "GET", _name),
+    Route("/files/{+path}", "GET", _files),
+    Route("/users", "POST", _create),
+    Include("/api", "api", [Route("/users/{user_id}", "GET", _user, name="user")]),
+]
+
+
+@pytest.fixture
+async def client() -> Any:
+    async with TestClient(ASyncApp(routes=routes)) as c:
+        yield c
+
+
+async def test_path_parameters_are_typed_by_annotation(client: TestClient) -> None:
+    assert (await client.get("/users/42")).json() == {"user_id": 42}
+    assert (await client.get("/prices/2.5")).json() == {"amount": 2.5}
+    assert (await client.get("/names/ada")).json() == {"name": "ada"}
+    assert (await client.get("/files/a/b/c.txt")).json() == {"path": "a/b/c.txt"}
+    assert (await client.get("/api/users/7")).json() == {"user_id": 7}
+
+
+async def test_int_parameter_does_not_match_text(client: TestClient) -> None:
+    response = await client.get("/users/ada")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found"}
+
+
+async def test_unknown_route_is_json_404(client: TestClient) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_wrong_method_is_json_405_with_allow(client: TestClient) -> None:
+    response = await client.delete("/users")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "Method not allowed"}
+    assert response.headers["allow"] == "POST"
+
+
+async def test_head_falls_back_to_get(client: TestClient) -> None:
+    response = await client.head("/users/1")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_reverse_url_with_namespaces() -> None:
+    app = ASyncApp(routes=routes)
+    assert app.reverse_url("detail", user_id=3) == "/users/3"
+    assert app.reverse_url("api:user", user_id=9) == "/api/users/9"
+    assert app.reverse_url("_files", path="x/y") == "/files/x/y"
+    with pytest.raises(ValueError, match="takes parameters"):
+        app.reverse_url("detail")
+
+
+def test_path_parameter_must_be_a_handler_parameter() -> None:
+    def handler() -> None: ...
+
+    with pytest.raises(ConfigurationError, match="no parameter 'user_id'"):
+        ASyncApp(routes=[Route("/u/{user_id}", "GET", handler)])
+
+
+def test_duplicate_route_names_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="named"):
+        ASyncApp(routes=[Route("/a", "GET", _create, "x"), Route("/b", "GET", _create, "x")])
+
+
+def test_unresolvable_parameter_names_handler_parameter_and_offer() -> None:
+    class Unknown:
+        pass
+
+    def needs(thing: Unknown) -> None: ...
+
+    with pytest.raises(ConfigurationError) as error:
+        ASyncApp(routes=[Route("/", "GET", needs)])
+    message = str(error.value)
+    assert "'thing'" in message
+    assert "needs" in message
+    assert "Unknown" in message
+    assert "Headers" in message  # what is on offer
+
+
+async def test_request_parts_are_injected() -> None:
+    def handler(
+        method: http.Method,
+        url: http.URL,
+        path: http.Path,
+        query: http.QueryParams,
+        page: http.QueryParam,
+        headers: http.Headers,
+        user_agent: http.Header,
+        scope: ASGIScope,
+    ) -> dict[str, Any]:
+        return {
+            "method": method,
+            "url": url,
+            "path": path,
+            "query": dict(query),
+            "page": page,
+            "x": headers["x-thing"],
+            "user_agent": user_agent,
+            "type": scope["type"],
+        }
+
+    async with TestClient(ASyncApp(routes=[Route("/p", "GET", handler)])) as client:
+        response = await client.get(
+            "/p", params={"page": "2"}, headers={"x-thing": "1", "user-agent": "ua/1"}
+        )
+    assert response.json() == {
+        "method": "GET",
+        "url": "http://testserver/p?page=2",
+        "path": "/p",
+        "query": {"page": "2"},
+        "page": "2",
+        "x": "1",
+        "user_agent": "ua/1",
+        "type": "http",
+    }
+
+
+async def test_scalar_parameters_are_query_parameters() -> None:
+    def handler(limit: int, ratio: float = 0.5, flag: bool = False, q: str | None = None) -> Any:
+        return {"limit": limit, "ratio": ratio, "flag": flag, "q": q}
+
+    async with TestClient(ASyncApp(routes=[Route("/s", "GET", handler)])) as client:
+        ok = await client.get("/s", params={"limit": "3", "flag": "true"})
+        missing = await client.get("/s")
+        bad = await client.get("/s", params={"limit": "x"})
+    assert ok.json() == {"limit": 3, "ratio": 0.5, "flag": True, "q": None}
+    assert missing.status_code == 400
+    assert missing.json() == {"detail": {"limit": "This query parameter is required."}}
+    assert bad.status_code == 400
+    assert bad.json() == {"detail": {"limit": "Must be a valid int."}}
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.resolved = 0
+
+
+class User:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class CounterComponent(Component):
+    def __init__(self) -> None:
+        self.counter = Counter()
+
+    def resolve(self) -> Counter:
+        self.counter.resolved += 1
+        return self.counter
+
+
+class UserComponent(Component):
+    async def resolve(self, authorization: http.Header, counter: Counter) -> User:
+        return User(authorization or "anonymous")
+
+
+async def test_user_components_resolve_once_per_request_with_their_own_deps() -> None:
+    counters = CounterComponent()
+
+    class Hook:
+        def on_request(self, user: User, counter: Counter) -> None:
+            assert user.name == "ada"
+
+    def handler(user: User, again: User, counter: Counter) -> dict[str, Any]:
+        assert user is again
+        return {"user": user.name, "resolved": counter.resolved}
+
+    app = ASyncApp(
+        routes=[Route("/me", "GET", handler)],
+        components=[counters, UserComponent()],
+        event_hooks=[Hook],
+    )
+    async with TestClient(app) as client:
+        first = await client.get("/me", headers={"authorization": "ada"})
+        second = await client.get("/me", headers={"authorization": "ada"})
+    assert first.json() == {"user": "ada", "resolved": 1}
+    assert second.json() == {"user": "ada", "resolved": 2}
+
+
+async def test_component_may_receive_the_requesting_parameter() -> None:
+    class Setting(str):
+        pass
+
+    class SettingComponent(Component):
+        def resolve(self, parameter: inspect.Parameter) -> Setting:
+            return Setting(parameter.name.upper())
+
+    def handler(debug: Setting, color: Setting) -> list[str]:
+        return [debug, color]
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], components=[SettingComponent()])
+    async with TestClient(app) as client:
+        assert (await client.get("/")).json() == ["DEBUG", "COLOR"]
+
+
+def test_plans_are_built_when_the_app_is_built() -> None:
+    calls: list[str] = []
+
+    class Spy(Component):
+        def resolve(self) -> Counter:
+            calls.append("resolve")
+            return Counter()
+
+    def handler(counter: Counter) -> None: ...
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], components=[Spy()])
+    plan = app._routes[app.router.routes[0].route].handler
+    assert [type(step.func.__self__).__name__ for step in plan.steps] == ["Spy"]
+    assert calls == []
+
+
+async def test_app_and_route_are_injected() -> None:
+    def handler(app: ASyncApp, route: Route) -> dict[str, str]:
+        return {"route": route.name, "url": app.reverse_url("handler")}
+
+    async with TestClient(ASyncApp(routes=[Route("/r", "GET", handler)])) as client:
+        assert (await client.get("/r")).json() == {"route": "handler", "url": "/r"}
+
+
+async def test_string_annotations_are_resolved() -> None:
+    namespace: dict[str, Any] = {}
+    exec(
+        "from __future__ import annotations\n"
+        "from trio_apistar import http\n"
+        "def handler(method: http.Method, n: int) -> dict:\n"
+        "    return {'method': method, 'n': n}\n",
+        namespace,
+    )
+    app = ASyncApp(routes=[Route("/s/{n}", "GET", namespace["handler"])])
+    async with TestClient(app) as client:
+        assert (await client.get("/s/5")).json() == {"method": "GET", "n": 5}
