@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -450,3 +454,45 @@ def test_run_hypercorn_reports_a_server_that_cannot_start(tmp_path: Path) -> Non
     with pytest.raises(ServerStartError, match="Cannot load application from 'missing_module:app'"):
         with run_hypercorn("missing_module:app", cwd=tmp_path, timeout=15):
             pass  # pragma: no cover
+
+
+# -- docs/testing.md --------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+
+
+def doc_blocks() -> list[tuple[str, str]]:
+    """The doc's ``python``/``toml`` code blocks, as (path named on the first line or "", code)."""
+    blocks = re.findall(r"```(?:python|toml)\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    result = []
+    for block in blocks:
+        first, _, rest = block.partition("\n")
+        named = re.fullmatch(r"# ([\w/]+\.(?:py|toml))", first)
+        result.append((named.group(1), rest) if named else ("", block))
+    return result
+
+
+@pytest.mark.network
+def test_docs_testing_md_examples_pass(tmp_path: Path) -> None:
+    """Lay the doc's files out as a project, run its tests with pytest, and run its scripts."""
+    files = [(name, code) for name, code in doc_blocks() if name]
+    scripts = [code for name, code in doc_blocks() if not name]
+    assert {"pyproject.toml", "myproject/app.py", "tests/conftest.py"} <= {n for n, _ in files}
+    for name, code in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(code)
+    (tmp_path / "pyproject.toml").write_text(
+        (tmp_path / "pyproject.toml").read_text() + 'filterwarnings = ["error"]\n'
+    )
+    # trio_apistar from this checkout (the project's own imports come from its pythonpath ini).
+    env = {**os.environ, "PYTHONPATH": str(DOC.parent.parent)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    output = result.stdout.decode() + result.stderr.decode()
+    tests = sum(len(re.findall(r"^(?:async )?def test_", code, re.M)) for _, code in files)
+    assert result.returncode == 0 and f"{tests} passed" in output, output
+    for code in scripts:
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr.decode()
