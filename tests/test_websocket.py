@@ -1,0 +1,379 @@
+"""The WebSocket state machine and its error paths, in-process through the TestClient."""
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+
+from trio_apistar import ASGIScope, ASyncApp, Component, Route, WebSocket, http, status
+from trio_apistar.exceptions import (
+    WebSocketDisconnect,
+    WebSocketNotConnected,
+    WebSocketProtocolError,
+)
+from trio_apistar.test import TestClient, WebSocketClosed, WebSocketDenied
+from trio_apistar.websocket import WebSocketState
+
+
+def _app(*handlers: Any, **kwargs: Any) -> ASyncApp:
+    return ASyncApp(routes=[Route(f"/{h.__name__}", "GET", h) for h in handlers], **kwargs)
+
+
+async def test_text_and_binary_round_trip_exactly() -> None:
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        async for message in ws:
+            await ws.send(message)
+
+    async with TestClient(_app(echo)) as client:
+        async with client.websocket_connect("/echo") as session:
+            await session.send_text("héllo")
+            assert await session.receive_text() == "héllo"
+            await session.send_bytes(b"\x00\xff")
+            assert await session.receive_bytes() == b"\x00\xff"
+
+
+async def test_json_helpers() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        data = await ws.receive_json()
+        await ws.send_json({"got": data})
+        await ws.send_json([1], dumps=lambda value: '["custom"]')
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_bytes(b'{"a": 1}')
+            assert await session.receive_json() == {"got": {"a": 1}}
+            assert await session.receive_text() == '["custom"]'
+
+
+async def test_attributes_and_subprotocol() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(ws: WebSocket, room: http.QueryParam, x_token: http.Header) -> None:
+        seen["before"] = (ws.connecting, ws.connected, ws.closed)
+        seen["offered"] = ws.subprotocols
+        await ws.connect(subprotocol="v2")
+        seen["during"] = (ws.connecting, ws.connected, ws.closed)
+        seen["facts"] = (ws.path, ws.query_params["room"], ws.headers["x-token"], room, x_token)
+        await ws.close(4000, "bye")
+        seen["after"] = (ws.connecting, ws.connected, ws.closed, ws.close_code)
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect(
+            "/handler", subprotocols=["v1", "v2"], params={"room": "a"}, headers={"x-token": "t"}
+        ) as session:
+            assert session.subprotocol == "v2"
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == 4000
+    assert seen == {
+        "before": (True, False, False),
+        "offered": ["v1", "v2"],
+        "during": (False, True, False),
+        "facts": ("/handler", "a", "t", "a", "t"),
+        "after": (False, False, True, 4000),
+    }
+
+
+async def test_connect_close_true_refuses_with_403() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect(close=True)
+
+    async with TestClient(_app(handler)) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/handler"):
+                pass
+    assert denied.value.status_code == 403
+
+
+async def test_returning_without_connecting_refuses() -> None:
+    async def handler(ws: WebSocket) -> None:
+        return None
+
+    async with TestClient(_app(handler)) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/handler"):
+                pass
+    assert denied.value.status_code == 403
+
+
+async def test_misuse_raises_not_connected_naming_the_state() -> None:
+    errors: list[str] = []
+
+    async def handler(ws: WebSocket) -> None:
+        for action in (ws.send("x"), ws.receive()):
+            try:
+                await action
+            except WebSocketNotConnected as exc:
+                errors.append(str(exc))
+        await ws.connect()
+        try:
+            await ws.accept()
+        except WebSocketNotConnected as exc:
+            errors.append(str(exc))
+        await ws.close()
+        try:
+            await ws.send("late")
+        except WebSocketNotConnected as exc:
+            errors.append(str(exc))
+        await ws.close()  # idempotent
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            with pytest.raises(WebSocketClosed):
+                await session.receive()
+    assert errors == [
+        "Cannot send: the WebSocket is CONNECTING (call connect() or accept() first)",
+        "Cannot receive: the WebSocket is CONNECTING (call connect() or accept() first)",
+        "Cannot accept: the WebSocket is CONNECTED",
+        "Cannot send: the WebSocket is CLOSED (closed by the server)",
+    ]
+
+
+async def test_send_rejects_other_types() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        with pytest.raises(TypeError, match="str or bytes, not int"):
+            await ws.send(3)  # type: ignore[arg-type]
+        await ws.send("still open")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            assert await session.receive_text() == "still open"
+
+
+async def test_send_msg_is_checked_against_the_spec() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.send_msg({"type": "websocket.accept", "subprotocol": None})
+        await ws.send_msg({"type": "websocket.send", "bytes": b"b"})
+        for bad, error in [
+            ({"type": "websocket.send"}, ValueError),
+            ({"type": "websocket.send", "text": "a", "bytes": b"b"}, ValueError),
+            ({"type": "websocket.send", "text": b"not str"}, TypeError),
+            ({"type": "http.response.start"}, ValueError),
+        ]:
+            with pytest.raises(error):
+                await ws.send_msg(bad)
+        await ws.send_msg({"type": "websocket.close", "code": 4001})
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            assert await session.receive_bytes() == b"b"
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == 4001
+
+
+async def test_client_leaving_raises_disconnect_with_code_in_receive_and_send() -> None:
+    outcome: dict[str, Any] = {}
+    done = trio.Event()
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            await ws.receive()
+        except WebSocketDisconnect as exc:
+            outcome["receive"] = exc.code
+        try:
+            await ws.send("too late")
+        except WebSocketDisconnect as exc:
+            outcome["send"] = exc.code
+        outcome["state"] = ws.state
+        done.set()
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.close(4321)
+        with trio.fail_after(2):
+            await done.wait()
+    assert outcome == {"receive": 4321, "send": 4321, "state": WebSocketState.DISCONNECTED}
+
+
+async def test_messages_received_before_the_disconnect_are_not_lost() -> None:
+    received: list[str | bytes] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await trio.sleep(0.05)  # the client sends and leaves meanwhile
+        received.extend([m async for m in ws])
+
+    async with TestClient(_app(handler, websocket_queue_size=8)) as client:
+        async with client.websocket_connect("/handler") as session:
+            for i in range(3):
+                await session.send_text(str(i))
+            await session.close()
+    assert received == ["0", "1", "2"]
+
+
+async def test_unhandled_error_after_accept_closes_1011_logs_and_runs_on_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors: list[str] = []
+
+    class Hooks:
+        def on_error(self, error: Exception, ws: WebSocket) -> None:
+            errors.append(f"{type(error).__name__} connected={ws.connected}")
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        raise ZeroDivisionError("internal detail")
+
+    app = _app(handler, event_hooks=[Hooks])
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        async with TestClient(app, raise_server_exceptions=False) as client:
+            async with client.websocket_connect("/handler") as session:
+                with pytest.raises(WebSocketClosed) as closed:
+                    await session.receive()
+    assert closed.value.code == status.WS_1011_INTERNAL_ERROR
+    assert "internal detail" not in closed.value.reason
+    assert errors == ["ZeroDivisionError connected=True"]
+    assert any("internal detail" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+async def test_unhandled_error_before_accept_refuses_500() -> None:
+    async def handler(ws: WebSocket) -> None:
+        raise ZeroDivisionError("before accept")
+
+    async with TestClient(_app(handler), raise_server_exceptions=False) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/handler"):
+                pass
+    assert denied.value.status_code == 500
+    assert b"before accept" not in denied.value.response.content
+
+
+async def test_unhandled_error_reaches_the_test_by_default() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        raise ZeroDivisionError("surface me")
+
+    async with TestClient(_app(handler)) as client:
+        with pytest.raises(ZeroDivisionError, match="surface me"):
+            async with client.websocket_connect("/handler") as session:
+                await session.receive()
+
+
+async def test_invalid_json_closes_1007_not_1011() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.receive_json()
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_text("{oops")
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == status.WS_1007_INVALID_DATA
+
+
+async def test_wrong_frame_type_closes_1003() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.receive_text()
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_bytes(b"binary")
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == status.WS_1003_UNSUPPORTED_TYPE
+
+
+async def test_oversized_message_closes_1009_and_handler_sees_it() -> None:
+    seen: list[int] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            await ws.receive()
+        except WebSocketDisconnect as exc:
+            seen.append(exc.code)
+
+    async with TestClient(_app(handler, websocket_max_message_size=10)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_text("x" * 11)
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == status.WS_1009_TOO_BIG
+    assert seen == [1009]
+
+
+async def test_protocol_error_before_accept_refuses_with_detail() -> None:
+    async def handler(ws: WebSocket) -> None:
+        raise WebSocketProtocolError("Need a token", status_code=401)
+
+    async with TestClient(_app(handler)) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/handler"):
+                pass
+    assert denied.value.status_code == 401
+    assert denied.value.response.json() == {"detail": "Need a token"}
+
+
+async def test_protocol_error_after_accept_closes_1002() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        raise WebSocketProtocolError("You broke the chat protocol")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert (closed.value.code, closed.value.reason) == (1002, "You broke the chat protocol")
+
+
+async def test_unknown_websocket_path_is_refused_404() -> None:
+    async with TestClient(_app()) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/missing"):
+                pass
+    assert denied.value.status_code == 404
+
+
+async def test_http_request_to_a_websocket_route_is_426() -> None:
+    async def handler(ws: WebSocket) -> None: ...
+
+    async with TestClient(_app(handler)) as client:
+        response = await client.get("/handler")
+    assert response.status_code == 426
+
+
+async def test_components_and_path_params_inject_into_websocket_handlers() -> None:
+    class Room(str):
+        pass
+
+    class RoomComponent(Component):
+        def resolve(self, scope: ASGIScope, ws: WebSocket) -> Room:
+            return Room(f"{scope['path']}:{ws.query_params.get('user', '?')}")
+
+    async def handler(ws: WebSocket, room_id: int, room: Room) -> None:
+        await ws.connect()
+        await ws.send_json({"room_id": room_id, "room": room})
+
+    app = ASyncApp(
+        routes=[Route("/rooms/{room_id}", "GET", handler)], components=[RoomComponent()]
+    )
+    async with TestClient(app) as client:
+        async with client.websocket_connect("/rooms/5?user=ada") as session:
+            assert await session.receive_json() == {"room_id": 5, "room": "/rooms/5:ada"}
+
+
+def test_status_codes() -> None:
+    expected = {
+        "WS_1000_OK": 1000,
+        "WS_1001_LEAVING": 1001,
+        "WS_1002_PROT_ERROR": 1002,
+        "WS_1003_UNSUPPORTED_TYPE": 1003,
+        "WS_1005_NO_STATUS": 1005,
+        "WS_1006_CLOSED_ABNORMAL": 1006,
+        "WS_1007_INVALID_DATA": 1007,
+        "WS_1008_POLICY_VIOLATION": 1008,
+        "WS_1009_TOO_BIG": 1009,
+        "WS_1010_MANDATORY_EXT": 1010,
+        "WS_1011_INTERNAL_ERROR": 1011,
+        "WS_1012_SERVICE_RESTART": 1012,
+        "WS_1013_TRY_AGAIN_LATER": 1013,
+    }
+    assert {name: getattr(status, name) for name in expected} == expected
