@@ -1,4 +1,5 @@
-"""TestClient against tiny raw ASGI apps defined next to each test, plus run_hypercorn."""
+"""TestClient against tiny ASGI apps defined next to each test (raw ASGI and ASyncApp), the
+Hypercorn subprocess runner, and the examples of docs/testing.md."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import httpx
 import pytest
 import trio
 
+from trio_apistar import AppNursery, ASyncApp, Route, WebSocket
 from trio_apistar._types import Receive, Scope, Send
+from trio_apistar.exceptions import WebSocketProtocolError
 from trio_apistar.test import (
     RAISE_EXTENSION,
     LifespanFailed,
@@ -496,3 +499,81 @@ def test_docs_testing_md_examples_pass(tmp_path: Path) -> None:
             [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, timeout=60
         )
         assert result.returncode == 0, result.stderr.decode()
+
+
+# -- trio_apistar apps ------------------------------------------------------------------------
+
+
+def framework_app(events: list[str]) -> ASyncApp:
+    def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    def broken() -> dict[str, int]:
+        raise ZeroDivisionError("http handler bug")
+
+    async def ws_broken(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.receive()
+        raise ZeroDivisionError("ws handler bug")
+
+    async def ws_members(ws: WebSocket) -> None:
+        raise WebSocketProtocolError("members only", status_code=401)
+
+    async def app_nursery_started(nursery: AppNursery) -> None:
+        events.append("startup")
+
+    def stopped() -> None:
+        events.append("shutdown")
+
+    return ASyncApp(
+        routes=[
+            Route("/items/{item_id}", "GET", item),
+            Route("/broken", "GET", broken),
+            Route("/ws-broken", "GET", ws_broken),
+            Route("/members", "GET", ws_members),
+        ],
+        on_startup=[app_nursery_started],
+        on_shutdown=[stopped],
+    )
+
+
+async def test_asyncapp_lifespan_and_http() -> None:
+    events: list[str] = []
+    async with TestClient(framework_app(events)) as client:
+        assert events == ["startup"]
+        response = await client.get("/items/7")
+        assert (response.status_code, response.json()) == (200, {"id": 7})
+        assert (await client.get("/nowhere")).status_code == 404
+    assert events == ["startup", "shutdown"]
+
+
+async def test_asyncapp_handler_errors_raise_in_the_test() -> None:
+    app = framework_app([])
+    async with TestClient(app) as client:
+        with pytest.raises(ZeroDivisionError, match="http handler bug"):
+            await client.get("/broken")
+        async with client.websocket_connect("/ws-broken") as ws:
+            await ws.send_text("go")
+            with pytest.raises(ZeroDivisionError, match="ws handler bug"):
+                await ws.receive_text()
+
+
+async def test_asyncapp_handler_errors_as_clients_see_them() -> None:
+    async with TestClient(framework_app([]), raise_server_exceptions=False) as client:
+        response = await client.get("/broken")
+        assert response.status_code == 500
+        assert "bug" not in response.text
+        async with client.websocket_connect("/ws-broken") as ws:
+            await ws.send_text("go")
+            with pytest.raises(WebSocketClosed) as info:
+                await ws.receive_text()
+            assert info.value.code == 1011
+
+
+async def test_asyncapp_refusal_uses_the_denial_response() -> None:
+    async with TestClient(framework_app([])) as client:
+        with pytest.raises(WebSocketDenied) as info:
+            async with client.websocket_connect("/members"):
+                pass  # pragma: no cover
+    assert info.value.status_code == 401
+    assert "members only" in info.value.response.text
