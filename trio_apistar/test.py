@@ -129,11 +129,7 @@ def _timeout_of(value: float | None) -> float:
 
 
 class _Transport(httpx.ASGITransport):
-    """httpx's ASGI transport, plus the test extensions and unwrapping of app exceptions."""
-
-    def __init__(self, client: TestClient, app: ASGIApp, raise_app_exceptions: bool) -> None:
-        super().__init__(app=app, raise_app_exceptions=raise_app_exceptions)
-        self._client = client
+    """httpx's ASGI transport, bounded by the request's read timeout, unwrapping app errors."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = _timeout_of(request.extensions.get("timeout", {}).get("read", math.inf))
@@ -190,7 +186,7 @@ class TestClient(httpx.AsyncClient):
         self._extensions: dict[str, Any] = {RAISE_EXTENSION: {}} if raise_server_exceptions else {}
         self._lifespan: _Lifespan | None = None
         super().__init__(
-            transport=_Transport(self, self._call_app, raise_server_exceptions),
+            transport=_Transport(self._call_app, raise_app_exceptions=raise_server_exceptions),
             base_url=base_url,
             timeout=timeout,
             headers=headers,
