@@ -377,3 +377,35 @@ def test_status_codes() -> None:
         "WS_1013_TRY_AGAIN_LATER": 1013,
     }
     assert {name: getattr(status, name) for name in expected} == expected
+
+
+async def test_a_send_only_handler_learns_of_the_disconnect_when_sends_are_dropped() -> None:
+    """Hypercorn drops sends after the client left without yielding; a handler that only sends
+    must still let the reader run and see the disconnect."""
+    outcome: list[str] = []
+
+    async def chatty(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            for _ in range(10_000):
+                await ws.send("x")
+        except WebSocketDisconnect as exc:
+            outcome.append(f"disconnect {exc.code}")
+        else:
+            outcome.append("never noticed")
+
+    inbox = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}]
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    async def send(message: Any) -> None:
+        pass  # like Hypercorn after a close: no checkpoint
+
+    scope = {"type": "websocket", "path": "/chatty", "headers": [], "query_string": b""}
+    with trio.fail_after(5):
+        await _app(chatty)(scope, receive, send)
+    assert outcome == ["disconnect 1001"]

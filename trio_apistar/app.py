@@ -341,6 +341,7 @@ class ASyncApp:
     async def _http_in_nursery(
         self, plan: _RoutePlan, state: dict[Any, Any], receive: Receive, send: Send
     ) -> None:
+        exchange = _Exchange(send)
         handler_scope = trio.CancelScope()
         tasks: _ConnectionTasks | None = None
         error: BaseException | None = None
@@ -350,13 +351,14 @@ class ASyncApp:
                 if trio.Nursery in plan.uses:
                     tasks = await _ConnectionTasks.open(nursery)
                     state[trio.Nursery] = tasks.nursery
-                    state[_ConnectionTasks] = tasks
                     to_cancel.append(tasks.scope)
                 watcher = trio.CancelScope()
                 if ASGIReceive not in plan.uses:
-                    nursery.start_soon(_watch_http_disconnect, receive, to_cancel, watcher)
+                    nursery.start_soon(
+                        _watch_http_disconnect, receive, exchange, to_cancel, watcher
+                    )
                 with handler_scope:
-                    error = await self._respond(plan, state, send)
+                    error = await self._respond(plan, state, exchange.send)
                 watcher.cancel()
                 if tasks is not None:
                     tasks.finish()
@@ -364,7 +366,7 @@ class ASyncApp:
             # A connection task failed (the handler's own errors are handled in _respond).
             error = _unwrap(exc)
             await self._report(error, plan, state)
-            if tasks is not None and not tasks.response_sent and not handler_scope.cancel_called:
+            if not exchange.started and not handler_scope.cancel_called:
                 await _server_error().send(send)
         if error is not None:
             self._maybe_reraise(state, error)
@@ -397,9 +399,6 @@ class ASyncApp:
                 error = exc
                 response = await self._report(exc, plan, state, instances) or _server_error()
         await response.send(send)
-        tasks = state.get(_ConnectionTasks)
-        if tasks is not None:
-            tasks.response_sent = True
         return error
 
     async def _report(
@@ -435,7 +434,7 @@ class ASyncApp:
         return replacement
 
     def _maybe_reraise(self, state: dict[Any, Any], error: BaseException) -> None:
-        if RAISE_EXTENSION in state[ASGIScope].get("extensions", None) or {}:
+        if RAISE_EXTENSION in (state[ASGIScope].get("extensions") or {}):
             raise error
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -608,7 +607,6 @@ class _ConnectionTasks:
     def __init__(self) -> None:
         self.scope = trio.CancelScope()
         self.nursery: trio.Nursery
-        self.response_sent = False
         self._done = trio.Event()
 
     @classmethod
@@ -629,14 +627,36 @@ class _ConnectionTasks:
         self._done.set()
 
 
+class _Exchange:
+    """Tracks how far the HTTP response has gone, for the disconnect watcher."""
+
+    __slots__ = ("_send", "complete", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        self.started = True
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            # From here on the server may report the end of the exchange as a disconnect.
+            self.complete = True
+        await self._send(message)
+
+
 async def _watch_http_disconnect(
-    receive: Receive, to_cancel: list[trio.CancelScope], watcher: trio.CancelScope
+    receive: Receive,
+    exchange: _Exchange,
+    to_cancel: list[trio.CancelScope],
+    watcher: trio.CancelScope,
 ) -> None:
     """Cancel the handler (and connection tasks) if the client leaves before the response."""
     with watcher:
         while True:
             message: Message = await receive()
             if message["type"] == "http.disconnect":
-                for scope in to_cancel:
-                    scope.cancel()
+                if not exchange.complete:
+                    for scope in to_cancel:
+                        scope.cancel()
                 return

@@ -524,20 +524,15 @@ class WebSocket:
             await self.close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
-        lock = self._send_lock
-        # Uncontended (the common case) takes the lock without a scheduling round trip;
-        # the server's send checkpoints for us.
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
-        try:
-            await self._send(message)
-        except OSError as exc:
-            self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
-            raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
-        finally:
-            lock.release()
+        # Taking the lock always yields to the scheduler. That matters: once the client has
+        # gone, Hypercorn's send() returns without yielding, and a handler that only sends
+        # would otherwise starve the reader task that is about to tell it the client left.
+        async with self._send_lock:
+            try:
+                await self._send(message)
+            except OSError as exc:
+                self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
+                raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
 
     def _require(self, state: WebSocketState, action: str) -> None:
         if self._state is not state:

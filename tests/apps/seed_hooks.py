@@ -14,7 +14,9 @@ class ConnectAlways:
 class RequireProtocol:
     async def on_request(self, ws: WebSocket, scope: ASGIScope):
         if scope["type"] == "websocket" and "my.protocol.example.io" not in ws.protocols:
-            raise WebSocketProtocolError(detail="Protocol %s is required" % "my.protocol.example.io")
+            raise WebSocketProtocolError(
+                detail="Protocol %s is required" % "my.protocol.example.io"
+            )
         else:
             await ws.connect()
 
