@@ -30,10 +30,10 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-async def _events(server: LiveServer, wanted: str, timeout: float = 5) -> list[str]:
+async def _events(server: LiveServer, wanted: str, within: float = 5) -> list[str]:
     """Poll the app's event log until ``wanted`` shows up (bounded)."""
     async with httpx.AsyncClient(base_url=server.url) as http:
-        with trio.fail_after(timeout):
+        with trio.fail_after(within):
             while True:
                 events: list[str] = (await http.get("/events")).json()
                 if wanted in events:
@@ -57,7 +57,7 @@ async def test_disconnect_reaches_a_blocked_receive_at_once(server: LiveServer) 
         async with open_websocket_url(server.ws_url + "/blocked-receive") as ws:
             await trio.sleep(0.05)
             await ws.aclose(4000)
-        await _events(server, "receive-disconnect 1006", timeout=2)
+        await _events(server, "receive-disconnect 1006", within=2)
 
 
 async def test_cancel_on_disconnect_wakes_a_handler_blocked_elsewhere(server: LiveServer) -> None:
@@ -65,7 +65,7 @@ async def test_cancel_on_disconnect_wakes_a_handler_blocked_elsewhere(server: Li
     with trio.fail_after(5):
         async with open_websocket_url(server.ws_url + "/blocked-sleep") as ws:
             assert await ws.get_message() == "ready"
-        await _events(server, "sleep-disconnect 1006", timeout=2)
+        await _events(server, "sleep-disconnect 1006", within=2)
 
 
 async def test_connection_tasks_are_cancelled_when_the_client_leaves(server: LiveServer) -> None:
@@ -74,7 +74,7 @@ async def test_connection_tasks_are_cancelled_when_the_client_leaves(server: Liv
         async with open_websocket_url(server.ws_url + "/with-task") as ws:
             assert await ws.get_message() == "beat"
             assert await ws.get_message() == "beat"
-        await _events(server, "heartbeat-finally", timeout=2)
+        await _events(server, "heartbeat-finally", within=2)
 
 
 async def test_connection_task_error_closes_1011_and_server_keeps_serving(
@@ -97,7 +97,7 @@ async def test_http_client_leaving_cancels_a_long_poll(server: LiveServer) -> No
         async with httpx.AsyncClient(base_url=server.url, timeout=0.2) as http:
             with pytest.raises(httpx.ReadTimeout):
                 await http.get("/long-poll")
-        await _events(server, "long-poll-finally", timeout=2)
+        await _events(server, "long-poll-finally", within=2)
 
 
 async def test_background_task_runs_after_the_response(server: LiveServer) -> None:
@@ -144,10 +144,11 @@ async def test_flooding_a_handler_that_does_not_read_is_held_back(server: LiveSe
 def _raw_handshake(port: int, path: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
+    request = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
+    sock.sendall(request.encode())
     response = b""
     while b"\r\n\r\n" not in response:
         data = sock.recv(4096)

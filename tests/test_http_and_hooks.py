@@ -36,7 +36,7 @@ async def test_return_values_become_responses() -> None:
         async def chunks() -> Any:
             for i in range(3):
                 yield f"chunk{i};"
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
         return http.StreamingResponse(chunks(), media_type="text/plain")
 
@@ -238,7 +238,7 @@ async def test_sync_and_async_handlers_and_lifespan() -> None:
         log.append("sync start")
 
     async def async_start(nursery: AppNursery) -> None:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         nursery.start_soon(trio.sleep_forever)  # cancelled at shutdown
         log.append("async start")
 

@@ -352,9 +352,7 @@ async def test_components_and_path_params_inject_into_websocket_handlers() -> No
         await ws.connect()
         await ws.send_json({"room_id": room_id, "room": room})
 
-    app = ASyncApp(
-        routes=[Route("/rooms/{room_id}", "GET", handler)], components=[RoomComponent()]
-    )
+    app = ASyncApp(routes=[Route("/rooms/{room_id}", "GET", handler)], components=[RoomComponent()])
     async with TestClient(app) as client:
         async with client.websocket_connect("/rooms/5?user=ada") as session:
             assert await session.receive_json() == {"room_id": 5, "room": "/rooms/5:ada"}

@@ -5,7 +5,7 @@ from typing import Any
 
 import trio
 
-from trio_apistar import ASyncApp, Route, WebSocket, http
+from trio_apistar import ASyncApp, Route, WebSocket
 from trio_apistar.exceptions import WebSocketDisconnect
 
 events: list[str] = []
@@ -121,9 +121,12 @@ def _live_tasks() -> int:
 
 async def stats(app: ASyncApp) -> dict[str, Any]:
     await trio.sleep(0.05)  # let cancelled connection tasks finish unwinding
+    return {"tasks": _live_tasks(), "rss_kb": _rss_kb(), "sockets": len(app._sockets)}
+
+
+def _rss_kb() -> int:
     with open(f"/proc/{os.getpid()}/status") as status:
-        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-    return {"tasks": _live_tasks(), "rss_kb": rss_kb, "sockets": len(app._sockets)}
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
 
 
 def _register(handler: Any) -> Route:

@@ -15,7 +15,7 @@ class RequireProtocol:
     async def on_request(self, ws: WebSocket, scope: ASGIScope):
         if scope["type"] == "websocket" and "my.protocol.example.io" not in ws.protocols:
             raise WebSocketProtocolError(
-                detail="Protocol %s is required" % "my.protocol.example.io"
+                detail="Protocol %s is required" % "my.protocol.example.io"  # noqa: UP031
             )
         else:
             await ws.connect()

@@ -1,0 +1,93 @@
+"""The package's shape: layered modules, a sorted public surface, typed."""
+
+import ast
+from pathlib import Path
+
+import trio_apistar
+
+PACKAGE = Path(trio_apistar.__file__).parent
+
+LAYERS = {
+    "_types": 0,
+    "exceptions": 0,
+    "datastructures": 1,
+    "http": 2,
+    "websocket": 2,
+    "injector": 2,
+    "routing": 3,
+    "components": 3,
+    "app": 4,
+    "serve": 5,
+    "test": 5,
+    "pytest_plugin": 6,
+    "__init__": 7,
+}
+MAY_IMPORT_TRIO = {"websocket", "app", "serve", "test", "pytest_plugin"}
+MAY_IMPORT_HYPERCORN = {"serve"}
+
+
+def _isort_order(names: list[str]) -> list[str]:
+    """Constants, then classes, then functions and modules (the order ruff keeps)."""
+    return sorted(names, key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n))
+
+
+def _module_level_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, level) of imports at module level (lazy imports inside functions are allowed)."""
+    found: list[tuple[str, int]] = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks do not run
+            continue
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    assert modules == set(LAYERS)
+
+
+def test_modules_import_only_from_lower_layers() -> None:
+    problems = []
+    for name, layer in LAYERS.items():
+        for module, level in _module_level_imports(PACKAGE / f"{name}.py"):
+            top = module.split(".")[0]
+            if level:  # relative: a sibling module
+                if top and LAYERS[top] >= layer:
+                    problems.append(f"{name} (layer {layer}) imports .{top} ({LAYERS[top]})")
+            elif top == "trio" and name not in MAY_IMPORT_TRIO:
+                problems.append(f"{name} imports trio")
+            elif top == "hypercorn" and name not in MAY_IMPORT_HYPERCORN:
+                problems.append(f"{name} imports hypercorn")
+    assert problems == []
+
+
+def test_public_surface_is_sorted_and_importable() -> None:
+    assert trio_apistar.__all__ == _isort_order(trio_apistar.__all__)
+    for name in trio_apistar.__all__:
+        assert getattr(trio_apistar, name) is not None
+    from trio_apistar import (  # noqa: F401  the names the README promises
+        ASGIReceive,
+        ASGIScope,
+        ASGISend,
+        ASyncApp,
+        Component,
+        Include,
+        Route,
+        WebSocket,
+        http,
+    )
+    from trio_apistar.exceptions import WebSocketDisconnect  # noqa: F401
+
+
+def test_every_module_sorts_its_all() -> None:
+    for name in LAYERS:
+        module_all = getattr(__import__(f"trio_apistar.{name}", fromlist=["*"]), "__all__", None)
+        if module_all is not None:
+            assert list(module_all) == _isort_order(list(module_all)), name
+
+
+def test_package_is_typed() -> None:
+    assert (PACKAGE / "py.typed").exists()
