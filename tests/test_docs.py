@@ -1,0 +1,117 @@
+"""The code in README.md and docs/websockets.md, docs/concurrency.md runs and does what the text
+says (docs/testing.md is checked by tests/test_testclient.py)."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from trio_apistar import ASyncApp, Route
+from trio_apistar.test import TestClient, WebSocketClosed, WebSocketDenied
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_blocks(name: str) -> dict[str, Any]:
+    """Execute every ```python block of a document, in order, in one namespace."""
+    text = (ROOT / name).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks, f"no python blocks in {name}"
+    namespace: dict[str, Any] = {"__name__": f"docs_{Path(name).stem}"}
+    for block in blocks:
+        exec(compile(block, name, "exec"), namespace)
+    return namespace
+
+
+async def test_readme_example() -> None:
+    ns = _run_blocks("README.md")
+    async with TestClient(ns["app"]) as client:
+        assert (await client.get("/users/3", params={"fields": "name"})).json() == {
+            "id": 3,
+            "fields": "name",
+        }
+        async with client.websocket_connect("/echo") as ws:
+            await ws.send_bytes(b"\x01")
+            assert await ws.receive_bytes() == b"\x01"
+        async with client.websocket_connect("/ticker?every=0.01") as ws:
+            assert "now" in await ws.receive_json()
+            assert "now" in await ws.receive_json()
+
+
+@pytest.fixture(scope="module")
+def guide() -> dict[str, Any]:
+    return _run_blocks("docs/websockets.md")
+
+
+async def test_guide_handlers(guide: dict[str, Any]) -> None:
+    async with TestClient(guide["app"]) as client:
+        for path in ("/hello", "/hello-noclose"):
+            async with client.websocket_connect(path) as ws:
+                assert [await ws.receive_text() for _ in range(100)] == ["Hello World!"] * 100
+                with pytest.raises(WebSocketClosed) as closed:
+                    await ws.receive()
+                assert closed.value.code == 1000
+        async with client.websocket_connect("/rooms/7?user=ada") as ws:
+            assert await ws.receive_json() == {"room": 7, "user": "ada"}
+        async with client.websocket_connect("/hello-json") as ws:
+            assert [await ws.receive_json() for _ in range(100)][-1] == {
+                "index": 99,
+                "text": "Hello World!",
+            }
+        async with client.websocket_connect("/forever") as ws:
+            assert (await ws.receive_json())["text"] == "Hello World!"
+        async with client.websocket_connect("/pingpong") as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "pong"
+        async with client.websocket_connect("/pingpong-json") as ws:
+            await ws.send_json({"paddle": "ping"})
+            assert await ws.receive_json() == {"paddle": "pong"}
+        async with client.websocket_connect("/echo") as ws:
+            await ws.send_text("echo")
+            assert await ws.receive_text() == "echo"
+
+
+async def test_guide_hooks(guide: dict[str, Any]) -> None:
+    async def greet(ws: Any) -> None:
+        await ws.send("connected" if ws.connected else "not connected")
+
+    greet.__annotations__["ws"] = guide["WebSocket"]
+
+    def plain() -> dict[str, bool]:
+        return {"http": True}
+
+    routes = [Route("/greet", "GET", greet), Route("/plain", "GET", plain)]
+    hooks = [guide["WebSocketEvents"], guide["GoodbyeEvents"]]
+    async with TestClient(ASyncApp(routes=routes, event_hooks=hooks)) as client:
+        async with client.websocket_connect("/greet") as ws:
+            assert await ws.receive_text() == "connected"
+            assert await ws.receive_json() == {"status": "ok", "message": "Have a nice Day!"}
+        assert (await client.get("/plain")).json() == {"http": True}
+
+    protocol_app = ASyncApp(routes=routes, event_hooks=[guide["ProtocolEvents"]])
+    async with TestClient(protocol_app) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/greet"):
+                pass
+        assert denied.value.status_code == 403
+        assert json.loads(denied.value.response.content) == {
+            "detail": "Protocol my.protocol.example.io is required"
+        }
+        async with client.websocket_connect(
+            "/greet", subprotocols=["my.protocol.example.io"]
+        ) as ws:
+            assert ws.subprotocol == "my.protocol.example.io"
+            assert await ws.receive_text() == "connected"
+        assert (await client.get("/plain")).json() == {"http": True}
+
+
+async def test_guide_cancel_on_disconnect(guide: dict[str, Any], capsys: Any) -> None:
+    app = ASyncApp(routes=[Route("/wait", "GET", guide["websocket_wait"])])
+    async with TestClient(app) as client:
+        async with client.websocket_connect("/wait") as ws:
+            await trio.sleep(0.01)
+            await ws.close(4001)
+    assert "client left with 4001" in capsys.readouterr().out
