@@ -115,3 +115,31 @@ async def test_guide_cancel_on_disconnect(guide: dict[str, Any], capsys: Any) ->
             await trio.sleep(0.01)
             await ws.close(4001)
     assert "client left with 4001" in capsys.readouterr().out
+
+
+async def test_concurrency_guide() -> None:
+    ns = _run_blocks("docs/concurrency.md")
+    log: list[str] = ns["log"]
+    async with TestClient(ns["app"]) as client:
+        assert log == ["tick"]  # the app nursery task started at startup
+        async with client.websocket_connect("/heartbeat") as ws:
+            assert await ws.receive_text() == "beat"
+            await ws.send_text("hi")
+            for _ in range(100):
+                if await ws.receive_text() == "echo: hi":
+                    break
+            else:
+                raise AssertionError("no echo")
+        response = await client.post("/report")
+        assert response.json() == {"status": "accepted"}
+        assert "audited" in log  # the call returned once the background task had finished
+
+    slow = ASyncApp(routes=[Route("/slow", "GET", ns["slow_query"])])
+    async with TestClient(slow) as client:
+        async with client.websocket_connect("/slow") as ws:
+            assert await ws.receive_text() == "done"
+    for _ in range(100):
+        if "query abandoned: client left" in log:
+            break
+        await trio.sleep(0.01)
+    assert "query abandoned: client left" in log
