@@ -380,7 +380,9 @@ class ASyncApp:
         try:
             for hook in plan.on_request:
                 await hook.plan.run(state, instances[hook.index])
-            response = _to_response(await plan.handler.run(state))
+            handler = plan.handler
+            result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
+            response = _to_response(result)
         except HTTPException as exc:
             response = _error_response(exc)
         except Exception as exc:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, NewType
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 __all__ = [
     "URL",
     "Body",
@@ -137,15 +139,28 @@ class Response:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers as ASGI byte pairs, with content-type and content-length added."""
+        if not self.headers and type(self).media_type is self.media_type:
+            # The common case: no headers of the handler's own, the class's media type.
+            cls = type(self)
+            content_type = _CONTENT_TYPES.get(cls)
+            if content_type is None:
+                content_type = _CONTENT_TYPES[cls] = _content_type(cls.media_type, cls.charset)
+            raw = [content_type] if content_type else []
+            if not isinstance(self, StreamingResponse) and self.status_code not in _NO_BODY:
+                raw.append((b"content-length", str(len(self.body)).encode()))
+            return raw
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         names = {name for name, _ in raw}
-        if b"content-length" not in names and not isinstance(self, StreamingResponse):
+        if b"content-type" not in names:
+            content_type = _content_type(self.media_type, self.charset)
+            if content_type:
+                raw.append(content_type)
+        if (
+            b"content-length" not in names
+            and not isinstance(self, StreamingResponse)
+            and self.status_code not in _NO_BODY
+        ):
             raw.append((b"content-length", str(len(self.body)).encode()))
-        if b"content-type" not in names and self.media_type is not None:
-            content_type = self.media_type
-            if content_type.startswith("text/"):
-                content_type += f"; charset={self.charset}"
-            raw.append((b"content-type", content_type.encode("latin-1")))
         return raw
 
     async def send(self, send: Send) -> None:
@@ -163,6 +178,18 @@ class Response:
         return f"<{type(self).__name__} {self.status_code}>"
 
 
+_NO_BODY = frozenset({204, 304})
+_CONTENT_TYPES: dict[type[Response], tuple[bytes, bytes] | tuple[()]] = {}
+
+
+def _content_type(media_type: str | None, charset: str) -> tuple[bytes, bytes] | tuple[()]:
+    if media_type is None:
+        return ()
+    if media_type.startswith("text/"):
+        media_type += f"; charset={charset}"
+    return (b"content-type", media_type.encode("latin-1"))
+
+
 class JSONResponse(Response):
     """A response whose content is any JSON-serialisable value (compact UTF-8 JSON)."""
 
@@ -170,7 +197,7 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         """Serialise ``content`` as compact JSON."""
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _JSON.encode(content).encode("utf-8")
 
 
 class HTMLResponse(Response):

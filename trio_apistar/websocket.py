@@ -21,7 +21,7 @@ naming the state.
 
 import enum
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +86,9 @@ class WebSocketStatistics:
     close_code: int | None
 
 
+#: Sends in a row (without a blocking receive) after which a send yields to the scheduler.
+_YIELD_EVERY = 16
+
 _OPEN_FOR_RECEIVE = (WebSocketState.CONNECTED, WebSocketState.DISCONNECTED)
 
 
@@ -115,6 +118,7 @@ class WebSocket:
         "_send",
         "_send_channel",
         "_send_lock",
+        "_sends_in_a_row",
         "_state",
         "scope",
     )
@@ -141,6 +145,7 @@ class WebSocket:
             else WebSocketState.NOT_A_WEBSOCKET
         )
         self._send_lock = trio.StrictFIFOLock()
+        self._sends_in_a_row = 0
         self._close_code: int | None = None
         self._close_reason = ""
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
@@ -306,13 +311,27 @@ class WebSocket:
         """
         if self._state not in _OPEN_FOR_RECEIVE:
             self._raise_for_state("receive")
-        assert self._receive_channel is not None
+        channel = self._receive_channel
+        assert channel is not None
         try:
-            return await self._receive_channel.receive()
+            # A message already buffered is taken without a trip through the scheduler (the
+            # reader cannot refill the buffer without running, so this cannot starve it);
+            # cancellation is still honoured.
+            data = channel.receive_nowait()
+        except trio.WouldBlock:
+            self._sends_in_a_row = 0
+            try:
+                return await channel.receive()
+            except trio.EndOfChannel:
+                raise self._end() from None
         except trio.EndOfChannel:
-            raise self._end_error(
-                self._close_code or status.WS_1005_NO_STATUS, self._close_reason
-            ) from None
+            await trio.lowlevel.checkpoint()
+            raise self._end() from None
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return data
+
+    def _end(self) -> WebSocketDisconnect:
+        return self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
 
     async def receive_text(self) -> str:
         """The next message, which must be a text frame (else ``WebSocketInvalidData``, 1003)."""
@@ -343,16 +362,15 @@ class WebSocket:
         except ValueError as exc:
             raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from exc
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
+    def __aiter__(self) -> "WebSocket":
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.receive()
-            except WebSocketDisconnect:
-                return
-            yield message
+    async def __anext__(self) -> str | bytes:
+        """The next message; iteration stops when the client leaves."""
+        try:
+            return await self.receive()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -479,7 +497,10 @@ class WebSocket:
                         await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
                         return
                     try:
-                        await send_channel.send(data)
+                        try:
+                            send_channel.send_nowait(data)
+                        except trio.WouldBlock:
+                            await send_channel.send(data)  # full: backpressure
                     except trio.ClosedResourceError:
                         return  # closed by _disconnected(): the server is going away
                 elif kind == "websocket.disconnect":
@@ -524,15 +545,31 @@ class WebSocket:
             await self.close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
-        # Taking the lock always yields to the scheduler. That matters: once the client has
-        # gone, Hypercorn's send() returns without yielding, and a handler that only sends
-        # would otherwise starve the reader task that is about to tell it the client left.
-        async with self._send_lock:
-            try:
-                await self._send(message)
-            except OSError as exc:
-                self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
-                raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
+        lock = self._send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            # Uncontended, the usual case: no trip through the scheduler here, the server's
+            # send normally makes one. Not always: once the client has gone Hypercorn drops
+            # sends without yielding, and a handler that only sends would starve the reader
+            # task about to tell it so. Hence a real checkpoint every few sends in a row.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            lock.acquire_nowait()
+            self._sends_in_a_row += 1
+            if self._sends_in_a_row >= _YIELD_EVERY:
+                self._sends_in_a_row = 0
+                try:
+                    await trio.lowlevel.checkpoint()
+                except BaseException:
+                    lock.release()
+                    raise
+        try:
+            await self._send(message)
+        except OSError as exc:
+            self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
+            raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
+        finally:
+            lock.release()
 
     def _require(self, state: WebSocketState, action: str) -> None:
         if self._state is not state:
