@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from trio_apistar import ASGIScope, ASyncApp, Component, Route, WebSocket, http, status
 from trio_apistar.exceptions import (
@@ -407,3 +408,61 @@ async def test_a_send_only_handler_learns_of_the_disconnect_when_sends_are_dropp
     with trio.fail_after(5):
         await _app(chatty)(scope, receive, send)
     assert outcome == ["disconnect 1001"]
+
+
+async def test_concurrent_senders_take_turns_and_keep_their_order() -> None:
+    async def handler(ws: WebSocket, nursery: trio.Nursery) -> None:
+        await ws.connect()
+
+        async def sender(name: str) -> None:
+            for i in range(50):
+                await ws.send(f"{name}{i}")
+
+        async with trio.open_nursery() as senders:
+            for name in "abc":
+                senders.start_soon(sender, name)
+        await ws.send("done")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            received = []
+            while (message := await session.receive_text()) != "done":
+                received.append(message)
+    assert sorted(received) == sorted(f"{n}{i}" for n in "abc" for i in range(50))
+    for name in "abc":
+        assert [m for m in received if m[0] == name] == [f"{name}{i}" for i in range(50)]
+
+
+async def test_a_sender_cancelled_while_waiting_for_its_turn_frees_nothing_it_did_not_take() -> (
+    None
+):
+    release = trio.Event()
+    sent: list[str] = []
+
+    async def slow_send(message: Any) -> None:
+        if message.get("text") == "first":
+            await release.wait()
+        sent.append(message.get("text") or message["type"])
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.send, "first")
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.move_on_after(0.01):
+                await ws.send("cancelled")  # waits behind "first", then gives up
+            release.set()
+        await ws.send("last")
+
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
+    with trio.fail_after(5):
+        await _app(handler)(scope, receive, slow_send)
+    assert sent == ["websocket.accept", "first", "last", "websocket.close"]

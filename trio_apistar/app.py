@@ -508,7 +508,7 @@ class ASyncApp:
                 if trio.Nursery in plan.uses:
                     tasks = await _ConnectionTasks.open(nursery)
                     state[trio.Nursery] = tasks.nursery
-                    ws._disconnect_scopes.add(tasks.scope)
+                    ws._cancel_on_disconnect(tasks.scope)
                 try:
                     for hook in plan.on_request:
                         await hook.plan.run(state, instances[hook.index])

@@ -117,7 +117,8 @@ class WebSocket:
         "_receive_channel",
         "_send",
         "_send_channel",
-        "_send_lock",
+        "_send_waiters",
+        "_sending",
         "_sends_in_a_row",
         "_state",
         "scope",
@@ -144,12 +145,13 @@ class WebSocket:
             if scope.get("type") == "websocket"
             else WebSocketState.NOT_A_WEBSOCKET
         )
-        self._send_lock = trio.StrictFIFOLock()
+        self._sending = False
+        self._send_waiters: trio.lowlevel.ParkingLot | None = None
         self._sends_in_a_row = 0
         self._close_code: int | None = None
         self._close_reason = ""
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
-        self._disconnect_scopes: set[trio.CancelScope] = set()
+        self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._disconnected_event: trio.Event | None = None
         self._send_channel: trio.MemorySendChannel[str | bytes] | None = None
         self._receive_channel: trio.MemoryReceiveChannel[str | bytes] | None = None
@@ -319,16 +321,18 @@ class WebSocket:
             # cancellation is still honoured.
             data = channel.receive_nowait()
         except trio.WouldBlock:
-            self._sends_in_a_row = 0
-            try:
-                return await channel.receive()
-            except trio.EndOfChannel:
-                raise self._end() from None
+            pass  # wait outside the except block: its traceback would stay alive meanwhile
         except trio.EndOfChannel:
             await trio.lowlevel.checkpoint()
             raise self._end() from None
-        await trio.lowlevel.checkpoint_if_cancelled()
-        return data
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return data
+        self._sends_in_a_row = 0
+        try:
+            return await channel.receive()
+        except trio.EndOfChannel:
+            raise self._end() from None
 
     def _end(self) -> WebSocketDisconnect:
         return self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
@@ -455,18 +459,25 @@ class WebSocket:
         any other cancellation passes through untouched.
         """
         scope = trio.CancelScope()
-        if self._state is WebSocketState.DISCONNECTED:
-            scope.cancel()
-        self._disconnect_scopes.add(scope)
+        self._cancel_on_disconnect(scope)
         try:
             with scope:
                 yield scope
         finally:
+            assert self._disconnect_scopes is not None
             self._disconnect_scopes.discard(scope)
         if scope.cancelled_caught:
             raise WebSocketDisconnect(
                 self._close_code or status.WS_1005_NO_STATUS, self._close_reason
             )
+
+    def _cancel_on_disconnect(self, scope: trio.CancelScope) -> None:
+        """Have ``scope`` cancelled when the client leaves (at once if it has)."""
+        if self._state is WebSocketState.DISCONNECTED:
+            scope.cancel()
+        if self._disconnect_scopes is None:
+            self._disconnect_scopes = set()
+        self._disconnect_scopes.add(scope)
 
     async def wait_disconnected(self) -> int:
         """Wait until the client leaves (or the server goes away); return the close code."""
@@ -525,7 +536,7 @@ class WebSocket:
             self._state = WebSocketState.DISCONNECTED
         if self._send_channel is not None:
             self._send_channel.close()
-        for scope in self._disconnect_scopes:
+        for scope in self._disconnect_scopes or ():
             scope.cancel()
         if self._disconnected_event is not None:
             self._disconnected_event.set()
@@ -545,31 +556,34 @@ class WebSocket:
             await self.close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
-        lock = self._send_lock
-        if lock.locked():
-            await lock.acquire()
+        # The server's send normally yields to the scheduler, so this does not on every call.
+        # Not always: once the client has gone Hypercorn drops sends without yielding, and a
+        # handler that only sends would starve the reader task about to tell it so. Hence a
+        # real checkpoint every few sends in a row.
+        self._sends_in_a_row += 1
+        if self._sends_in_a_row >= _YIELD_EVERY:
+            self._sends_in_a_row = 0
+            await trio.lowlevel.checkpoint()
         else:
-            # Uncontended, the usual case: no trip through the scheduler here, the server's
-            # send normally makes one. Not always: once the client has gone Hypercorn drops
-            # sends without yielding, and a handler that only sends would starve the reader
-            # task about to tell it so. Hence a real checkpoint every few sends in a row.
             await trio.lowlevel.checkpoint_if_cancelled()
-            lock.acquire_nowait()
-            self._sends_in_a_row += 1
-            if self._sends_in_a_row >= _YIELD_EVERY:
-                self._sends_in_a_row = 0
-                try:
-                    await trio.lowlevel.checkpoint()
-                except BaseException:
-                    lock.release()
-                    raise
+        # A FIFO lock around the server's send, with its parking lot made on first contention
+        # (most sockets never have two senders, and idle sockets should cost little).
+        if self._sending:
+            if self._send_waiters is None:
+                self._send_waiters = trio.lowlevel.ParkingLot()
+            await self._send_waiters.park()  # the sender before us hands the lock over
+        else:
+            self._sending = True
         try:
             await self._send(message)
         except OSError as exc:
             self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
             raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
         finally:
-            lock.release()
+            if self._send_waiters:
+                self._send_waiters.unpark()
+            else:
+                self._sending = False
 
     def _require(self, state: WebSocketState, action: str) -> None:
         if self._state is not state:
