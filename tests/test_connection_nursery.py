@@ -1,7 +1,6 @@
 """The connection nursery (``trio.Nursery``) in hooks, components and handlers, in-process."""
 
 import logging
-from typing import Any
 
 import pytest
 import trio
