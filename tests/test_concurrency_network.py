@@ -177,7 +177,7 @@ def _masked_close(code: int) -> bytes:
 
 
 async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServer) -> None:
-    rounds = 200  # x5 kinds = 1,000 connections
+    rounds = 400  # x5 kinds = 2,000 connections
 
     async def normal() -> None:
         async with open_websocket_url(server.ws_url + "/echo") as ws:

@@ -466,3 +466,52 @@ async def test_a_sender_cancelled_while_waiting_for_its_turn_frees_nothing_it_di
     with trio.fail_after(5):
         await _app(handler)(scope, receive, slow_send)
     assert sent == ["websocket.accept", "first", "last", "websocket.close"]
+
+
+async def test_cancel_on_disconnect_does_not_swallow_other_cancellations() -> None:
+    outcome: list[str] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        with trio.move_on_after(0.01) as timeout:
+            with ws.cancel_on_disconnect():
+                await trio.sleep_forever()
+        outcome.append(f"own timeout: {timeout.cancelled_caught}")
+        try:
+            with ws.cancel_on_disconnect():
+                await trio.sleep_forever()
+        except WebSocketDisconnect as exc:
+            outcome.append(f"disconnect {exc.code}")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await trio.sleep(0.05)
+            await session.close(4002)
+    assert outcome == ["own timeout: True", "disconnect 4002"]
+
+
+async def test_refusal_without_the_denial_extension_is_a_plain_close() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def handler(ws: WebSocket) -> None:
+        raise WebSocketProtocolError("no")
+
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
+    await _app(handler)(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1000}]  # the server answers 403
+
+
+def test_a_websocket_needs_a_websocket_scope() -> None:
+    async def receive() -> dict[str, Any]:
+        raise AssertionError  # pragma: no cover
+
+    with pytest.raises(ValueError, match="needs a 'websocket' scope, not 'http'"):
+        WebSocket({"type": "http"}, receive, receive)  # type: ignore[arg-type]

@@ -72,7 +72,6 @@ class WebSocketState(enum.Enum):
     CLOSED = "closed"
     DISCONNECTED = "disconnected"
     REFUSED = "refused"
-    NOT_A_WEBSOCKET = "not a websocket"
 
 
 @dataclass(frozen=True)
@@ -140,11 +139,9 @@ class WebSocket:
         self._nursery = nursery
         self._max_queue = max_queue
         self._max_message_size = max_message_size
-        self._state = (
-            WebSocketState.CONNECTING
-            if scope.get("type") == "websocket"
-            else WebSocketState.NOT_A_WEBSOCKET
-        )
+        if scope.get("type") != "websocket":
+            raise ValueError(f"A WebSocket needs a 'websocket' scope, not {scope.get('type')!r}")
+        self._state = WebSocketState.CONNECTING
         self._sending = False
         self._send_waiters: trio.lowlevel.ParkingLot | None = None
         self._sends_in_a_row = 0
@@ -243,12 +240,8 @@ class WebSocket:
     ) -> None:
         """Finish the handshake: accept it, or with ``close=True`` refuse it (HTTP 403).
 
-        On a plain HTTP request (a hook written for both kinds of request) this does nothing.
         Raises ``WebSocketNotConnected`` if the handshake is already over.
         """
-        if self._state is WebSocketState.NOT_A_WEBSOCKET:
-            await trio.lowlevel.checkpoint()
-            return
         if close:
             self._require(WebSocketState.CONNECTING, "refuse")
             await self._send_message({"type": "websocket.close", "code": close_code})
@@ -599,7 +592,6 @@ class WebSocket:
                 WebSocketState.CONNECTING: " (call connect() or accept() first)",
                 WebSocketState.CLOSED: " (closed by the server)",
                 WebSocketState.REFUSED: " (the handshake was refused)",
-                WebSocketState.NOT_A_WEBSOCKET: " (this is an HTTP request)",
             }.get(state, "")
         )
 
