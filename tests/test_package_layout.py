@@ -44,17 +44,29 @@ def _module_level_imports(path: Path) -> list[tuple[str, int]]:
     return found
 
 
+def _sources(name: str) -> list[Path]:
+    """The files of a module, or of every module of a subpackage."""
+    if (PACKAGE / name).is_dir():
+        return sorted((PACKAGE / name).glob("*.py"))
+    return [PACKAGE / f"{name}.py"]
+
+
 def test_every_module_has_a_layer() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py")}
+    modules |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert modules == set(LAYERS)
 
 
 def test_modules_import_only_from_lower_layers() -> None:
     problems = []
     for name, layer in LAYERS.items():
-        for module, level in _module_level_imports(PACKAGE / f"{name}.py"):
+        in_subpackage = (PACKAGE / name).is_dir()
+        imports = [imp for path in _sources(name) for imp in _module_level_imports(path)]
+        for module, level in imports:
             top = module.split(".")[0]
-            if level:  # relative: a sibling module
+            if in_subpackage and level == 1:
+                continue  # a module of the same subpackage
+            if level:  # relative: a module of the package
                 if top and LAYERS[top] >= layer:
                     problems.append(f"{name} (layer {layer}) imports .{top} ({LAYERS[top]})")
             elif top == "trio" and name not in MAY_IMPORT_TRIO:
