@@ -1,0 +1,233 @@
+"""The example chat page in headless Chromium: two tabs join, talk through the form and leave.
+
+Chromium is launched and driven over the DevTools protocol as in the interoperability suite
+(``tests/interop/test_interop_clients.py``). Its helpers live in that test module, which is not
+importable from here (``tests/interop`` is no package), so the few needed are repeated, extended
+with typing, key presses and a second tab.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import trio
+import trio_websocket
+
+from trio_apistar.test import LiveServer, run_hypercorn
+
+pytestmark = [pytest.mark.network, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+]
+
+POLL = 0.05
+MAX_POLLS = 200  # 10 s; the whole test has 15 s
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary; skips the test when there is none, unless running in CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
+
+
+@pytest.fixture
+def chat_server() -> Iterator[LiveServer]:
+    """A fresh ``examples.chat:app`` (an empty room) under Hypercorn's trio worker."""
+    with run_hypercorn("examples.chat:app", cwd=ROOT) as live:
+        yield live
+
+
+async def wait_for_devtools(user_data_dir: Path, process: trio.Process) -> int:
+    """The DevTools port Chromium writes to ``DevToolsActivePort`` once it listens."""
+    port_file = user_data_dir / "DevToolsActivePort"
+    for _ in range(MAX_POLLS):
+        if port_file.exists() and (text := port_file.read_text().strip()):
+            return int(text.split()[0])
+        assert process.poll() is None, "chromium exited before DevTools started"
+        await trio.sleep(POLL)
+    raise AssertionError("chromium did not start DevTools")
+
+
+class Page:
+    """One tab, driven over its DevTools WebSocket: evaluate scripts, type, press keys.
+
+    Uncaught exceptions in the page's scripts are collected in ``exceptions``.
+    """
+
+    def __init__(self, target: dict[str, Any]) -> None:
+        self._context: AbstractAsyncContextManager[trio_websocket.WebSocketConnection] = (
+            trio_websocket.open_websocket_url(target["webSocketDebuggerUrl"])
+        )
+        self._connection: trio_websocket.WebSocketConnection | None = None
+        self._next_id = 0
+        self.exceptions: list[str] = []
+
+    async def __aenter__(self) -> "Page":
+        self._connection = await self._context.__aenter__()
+        await self.call("Runtime.enable")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._context.__aexit__(exc_type, exc, tb)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one DevTools command and return its result, noting the events seen meanwhile."""
+        assert self._connection is not None, "use the page as 'async with'"
+        self._next_id += 1
+        call_id = self._next_id
+        await self._connection.send_message(
+            json.dumps({"id": call_id, "method": method, "params": params})
+        )
+        for _ in range(10_000):
+            message: dict[str, Any] = json.loads(await self._connection.get_message())
+            if message.get("method") == "Runtime.exceptionThrown":
+                details = message["params"]["exceptionDetails"]
+                self.exceptions.append(details.get("exception", {}).get("description", details))
+            if message.get("id") == call_id:
+                assert "error" not in message, f"{method}: {message['error']}"
+                result: dict[str, Any] = message["result"]
+                return result
+        raise AssertionError(f"no answer to {method}")
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        reply = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in reply, f"{expression}: {reply['exceptionDetails']}"
+        return reply["result"].get("value")
+
+    async def wait_for(self, expression: str) -> Any:
+        """Poll ``expression`` until it is truthy; return its value."""
+        for _ in range(MAX_POLLS):
+            if value := await self.evaluate(expression):
+                return value
+            await trio.sleep(POLL)
+        raise AssertionError(f"never true in the page: {expression}")
+
+    async def type_into(self, selector: str, text: str) -> None:
+        """Focus the field, type ``text`` and press Enter (which submits its form)."""
+        await self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        await self.call("Input.insertText", text=text)
+        enter = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+        await self.call("Input.dispatchKeyEvent", type="keyDown", text="\r", **enter)
+        await self.call("Input.dispatchKeyEvent", type="keyUp", **enter)
+
+    async def log(self) -> list[list[str]]:
+        """The chat log's lines as ``[text, class]`` pairs."""
+        lines: list[list[str]] = await self.evaluate(
+            "Array.from(document.querySelectorAll('#log > div'),"
+            " (line) => [line.textContent, line.className])"
+        )
+        return lines
+
+    async def wait_for_line(self, text: str) -> None:
+        """Wait until the chat log shows ``text``."""
+        for _ in range(MAX_POLLS):
+            if any(line == text for line, _class in await self.log()):
+                return
+            await trio.sleep(POLL)
+        raise AssertionError(f"the chat log never showed {text!r}: {await self.log()}")
+
+
+async def open_page(devtools: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    """A new tab on ``url`` (its DevTools target)."""
+    target: dict[str, Any] = (await devtools.put(f"/json/new?{quote(url, safe='')}")).json()
+    return target
+
+
+async def join(page: Page, name: str) -> None:
+    """Join the room through the page's form, as a user would."""
+    await page.wait_for("document.readyState === 'complete' && !!document.getElementById('join')")
+    await page.type_into("#name", name)
+    await page.wait_for("!document.getElementById('text').disabled")  # the socket is open
+
+
+async def test_two_tabs_chat_through_the_page(chromium: str, chat_server: LiveServer) -> None:
+    page_url = f"{chat_server.url}/"
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]
+        process = await trio.lowlevel.open_process(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its renderers and helpers too, for the cleanup below
+        )
+        try:
+            with trio.fail_after(15):
+                port = await wait_for_devtools(Path(profile), process)
+                base = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient(base_url=base, timeout=5) as devtools:
+                    ada_target = await open_page(devtools, page_url)
+                    bob_target = await open_page(devtools, page_url)
+                    async with Page(ada_target) as ada:
+                        await join(ada, "ada")
+                        await ada.wait_for_line("ada joined (ada)")
+                        async with Page(bob_target) as bob:
+                            await join(bob, "bob")
+                            await bob.wait_for_line("bob joined (ada, bob)")
+                            await ada.wait_for_line("bob joined (ada, bob)")
+
+                            await bob.type_into("#text", "hello from bob")
+                            await ada.wait_for_line("bob: hello from bob")
+                            await bob.wait_for_line("bob: hello from bob")
+                            assert await bob.evaluate("document.getElementById('text').value") == ""
+                            bob_log = await bob.log()
+
+                        # Bob closes his tab: his WebSocket closes and the room says he left.
+                        closed = await devtools.get(f"/json/close/{bob_target['id']}")
+                        assert closed.status_code == 200, closed.text
+                        await ada.wait_for_line("bob left (ada)")
+                        ada_log = await ada.log()
+                async with httpx.AsyncClient(base_url=chat_server.url, timeout=5) as http:
+                    members = (await http.get("/members")).json()
+        finally:
+            with trio.CancelScope(shield=True):
+                process.terminate()
+                with trio.move_on_after(5):
+                    await process.wait()
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # whatever is left of chromium
+                except ProcessLookupError:
+                    pass
+                await process.wait()
+
+    assert ada_log == [
+        ["ada joined (ada)", "event"],
+        ["bob joined (ada, bob)", "event"],
+        ["bob: hello from bob", ""],
+        ["bob left (ada)", "event"],
+    ]
+    assert bob_log == [["bob joined (ada, bob)", "event"], ["bob: hello from bob", ""]]
+    assert ada.exceptions == bob.exceptions == []
+    assert members == {"members": ["ada"]}
