@@ -119,23 +119,35 @@ function show(text, cls) {
   line.textContent = text; if (cls) line.className = cls;
   log.appendChild(line); log.scrollTop = log.scrollHeight;
 }
-let ws;
+let ws = null;
+const text = document.getElementById("text");
+const sendButton = document.querySelector("#say button");
+sendButton.disabled = true;
+function setConnected(connected) { text.disabled = !connected; sendButton.disabled = !connected; }
 document.getElementById("join").onsubmit = (e) => {
   e.preventDefault();
+  if (ws) ws.close(1000);
   const name = document.getElementById("name").value;
-  ws = new WebSocket(`ws://${location.host}/chat?name=${encodeURIComponent(name)}`);
-  ws.onopen = () => { document.getElementById("text").disabled = false; };
-  ws.onmessage = (event) => {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/chat?name=${encodeURIComponent(name)}`);
+  ws = socket;
+  socket.onmessage = (event) => {
     const m = JSON.parse(event.data);
     if (m.event === "message") show(`${m.from}: ${m.text}`);
-    else show(`${m.name} ${m.event} (${m.members.join(", ")})`, "event");
+    else {
+      if (m.event === "joined" && m.name === name) setConnected(true);
+      show(`${m.name} ${m.event} (${m.members.join(", ")})`, "event");
+    }
   };
-  ws.onclose = (event) => show(`disconnected (${event.code} ${event.reason})`, "event");
+  socket.onclose = (event) => {
+    if (ws === socket) { ws = null; setConnected(false); }
+    show(`disconnected (${event.code} ${event.reason})`, "event");
+  };
 };
 document.getElementById("say").onsubmit = (e) => {
   e.preventDefault();
-  const input = document.getElementById("text");
-  ws.send(input.value); input.value = "";
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  ws.send(text.value); text.value = "";
 };
 </script>
 </body>

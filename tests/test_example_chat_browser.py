@@ -190,6 +190,7 @@ async def test_two_tabs_chat_through_the_page(chromium: str, chat_server: LiveSe
                 async with httpx.AsyncClient(base_url=base, timeout=5) as devtools:
                     ada_target = await open_page(devtools, page_url)
                     bob_target = await open_page(devtools, page_url)
+                    copycat_target = await open_page(devtools, page_url)
                     async with Page(ada_target) as ada:
                         await join(ada, "ada")
                         await ada.wait_for_line("ada joined (ada)")
@@ -209,6 +210,17 @@ async def test_two_tabs_chat_through_the_page(chromium: str, chat_server: LiveSe
                         assert closed.status_code == 200, closed.text
                         await ada.wait_for_line("bob left (ada)")
                         ada_log = await ada.log()
+
+                        # A second "ada" is refused, and the page does not let her type.
+                        async with Page(copycat_target) as copycat:
+                            page_ready = "document.readyState === 'complete'"
+                            await copycat.wait_for(page_ready)
+                            await copycat.type_into("#name", "ada")
+                            await copycat.wait_for_line("disconnected (1008 'ada' is already here)")
+                            copycat_disabled = await copycat.evaluate(
+                                "[document.getElementById('text').disabled,"
+                                " document.querySelector('#say button').disabled]"
+                            )
                 async with httpx.AsyncClient(base_url=chat_server.url, timeout=5) as http:
                     members = (await http.get("/members")).json()
         finally:
@@ -231,3 +243,4 @@ async def test_two_tabs_chat_through_the_page(chromium: str, chat_server: LiveSe
     assert bob_log == [["bob joined (ada, bob)", "event"], ["bob: hello from bob", ""]]
     assert ada.exceptions == bob.exceptions == []
     assert members == {"members": ["ada"]}
+    assert copycat_disabled == [True, True]
