@@ -7,14 +7,23 @@ import pytest
 import trio
 import trio.testing
 
-from trio_apistar import ASGIScope, ASyncApp, Component, Route, WebSocket, http, status
+from trio_apistar import AppNursery, ASGIScope, ASyncApp, Component, Route, WebSocket, http, status
 from trio_apistar.exceptions import (
     WebSocketDisconnect,
     WebSocketNotConnected,
     WebSocketProtocolError,
 )
 from trio_apistar.test import TestClient, WebSocketClosed, WebSocketDenied
+from trio_apistar.test._websocket import WebSocketSession
 from trio_apistar.websocket import WebSocketState
+
+
+@pytest.fixture(autouse=True, params=["channel receive", "plain receive"])
+def server_receive(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs against both kinds of ASGI ``receive``: a trio memory channel's own
+    (Hypercorn's trio worker; the WebSocket reads it directly) and any other callable (the
+    WebSocket's reader task feeds its own channel)."""
+    monkeypatch.setattr(WebSocketSession, "_channel_receive", request.param == "channel receive")
 
 
 def _app(*handlers: Any, **kwargs: Any) -> ASyncApp:
@@ -515,3 +524,122 @@ def test_a_websocket_needs_a_websocket_scope() -> None:
 
     with pytest.raises(ValueError, match="needs a 'websocket' scope, not 'http'"):
         WebSocket({"type": "http"}, receive, receive)  # type: ignore[arg-type]
+
+
+def _readers() -> int:
+    """How many WebSocket reader tasks are alive in this run (task-tree inspection)."""
+    count, todo = 0, [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        count += task.coro.cr_code.co_name == "_reader"
+        todo.extend(t for n in task.child_nurseries for t in n.child_tasks)
+    return count
+
+
+async def test_a_reader_task_runs_only_when_something_besides_receive_waits(
+    server_receive: None,
+) -> None:
+    seen: dict[str, int] = {}
+    direct = WebSocketSession._channel_receive
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        seen["receiving"] = _readers()
+        await ws.send(await ws.receive())
+        with ws.cancel_on_disconnect():
+            seen["watching"] = _readers()
+            await ws.send(await ws.receive())
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            for text in "ab":
+                await session.send_text(text)
+                assert await session.receive_text() == text
+    # Reading a trio memory channel directly needs no task of ours; any other receive does.
+    assert seen == {"receiving": 0 if direct else 1, "watching": 1}
+
+
+async def test_a_cancelled_receive_loses_no_message() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await trio.testing.wait_all_tasks_blocked()  # both messages are in
+        assert ws.statistics().messages_buffered == 2
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.receive()  # cancelled before it takes anything
+        await ws.send(f"{scope.cancelled_caught} {await ws.receive()} {await ws.receive()}")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_text("one")
+            await session.send_text("two")
+            assert await session.receive_text() == "True one two"
+
+
+async def test_a_send_only_handler_over_a_channel_learns_of_the_disconnect_and_keeps_messages(
+    server_receive: None,
+) -> None:
+    """What the client sent before leaving still reaches a later receive(), in order."""
+    outcome: list[Any] = []
+    to_app, inbox = trio.open_memory_channel[dict[str, Any]](10)
+
+    async def chatty(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            for _ in range(10_000):
+                await ws.send("x")
+        except WebSocketDisconnect as exc:
+            outcome.append(exc.code)
+        outcome.extend([m async for m in ws])
+
+    async def send(message: Any) -> None:
+        pass  # like Hypercorn after a close: no checkpoint
+
+    to_app.send_nowait({"type": "websocket.connect"})
+    for text in ("a", "b"):
+        to_app.send_nowait({"type": "websocket.receive", "text": text})
+    to_app.send_nowait({"type": "websocket.disconnect", "code": 1001})
+    scope = {"type": "websocket", "path": "/chatty", "headers": [], "query_string": b""}
+    with trio.fail_after(5):
+        await _app(chatty)(scope, inbox.receive, send)
+    assert outcome == [1001, "a", "b"]
+
+
+async def test_a_reader_started_while_receive_waits_keeps_the_order() -> None:
+    received: list[Any] = []
+    watched = trio.Event()
+
+    async def watch(ws: WebSocket) -> None:
+        try:
+            with ws.cancel_on_disconnect():  # starts the reader while the handler receives
+                received.append(f"readers {_readers()}")
+                await trio.sleep_forever()
+        except WebSocketDisconnect as exc:
+            received.append(f"watcher saw {exc.code}")
+        watched.set()
+
+    async def handler(ws: WebSocket, app_nursery: AppNursery) -> None:
+        await ws.connect()
+        async for message in ws:
+            if message == "watch":
+                app_nursery.start_soon(watch, ws)
+            else:
+                received.append(message)
+            await ws.send("ok")
+        received.append(f"handler saw {ws.close_code}")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_text("watch")
+            assert await session.receive_text() == "ok"
+            await trio.testing.wait_all_tasks_blocked()  # both wait on the client
+            for i in range(5):
+                await session.send_text(str(i))
+            for _ in range(5):
+                assert await session.receive_text() == "ok"
+            await session.close(4005)
+        with trio.fail_after(2):
+            await watched.wait()
+    assert received[0] == "readers 1"
+    assert received[1:6] == ["0", "1", "2", "3", "4"]
+    assert sorted(received[6:]) == ["handler saw 4005", "watcher saw 4005"]

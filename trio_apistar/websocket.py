@@ -1,13 +1,25 @@
 """The ``WebSocket`` component: a checked state machine over one ASGI WebSocket connection.
 
-After the handshake a *reader task*, started in the connection's nursery, pulls ASGI messages
-into a bounded trio memory channel; ``receive()`` reads that channel. So:
+Messages reach the handler through bounded trio memory channels, never an unbounded queue:
+
+* Under a server whose ASGI ``receive`` is a trio memory channel (Hypercorn's trio worker, whose
+  own reader task feeds it), ``receive()`` reads a clone of that channel directly: no extra task
+  and no extra task switch per message.
+* A *reader task* in the connection's nursery pulls messages into the WebSocket's own bounded
+  channel whenever something besides ``receive()`` waits on the client: a
+  ``cancel_on_disconnect()`` block, ``wait_disconnected()``, tasks on the connection nursery, or a
+  server whose ``receive`` is any other callable. It starts at the first such need and reads
+  until the connection ends.
+
+Either way:
 
 * a client leaving reaches a ``receive()`` blocked at that moment at once, as
-  ``WebSocketDisconnect(code)`` (the reader closes the channel);
-* a handler that does not keep up applies backpressure: the reader waits for room in the
-  channel, the server's own queue fills, and the server stops reading the socket;
-* ``cancel_on_disconnect()`` scopes are cancelled by the reader when the client leaves.
+  ``WebSocketDisconnect(code)`` (the channel it waits on is closed under it);
+* a handler that does not keep up applies backpressure: the channels fill, the server's own
+  queue fills, and the server stops reading the socket;
+* ``cancel_on_disconnect()`` scopes are cancelled when the client leaves;
+* a handler that only sends takes what the server has queued without blocking, so its next
+  ``send()`` raises ``WebSocketDisconnect`` once the client has left.
 
 States::
 
@@ -21,6 +33,7 @@ naming the state.
 
 import enum
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +108,16 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _channel_of(receive: Receive) -> "trio.MemoryReceiveChannel[Message] | None":
+    """The server's memory channel, when its ASGI ``receive`` is that channel's ``receive``."""
+    owner = getattr(receive, "__self__", None)
+    if isinstance(owner, trio.MemoryReceiveChannel) and (
+        getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive
+    ):
+        return owner
+    return None
+
+
 class WebSocket:
     """One WebSocket connection, as handlers see it (``async def chat(ws: WebSocket)``).
 
@@ -108,7 +131,9 @@ class WebSocket:
         "_close_reason",
         "_disconnect_scopes",
         "_disconnected_event",
+        "_early",
         "_end_error",
+        "_inbox",
         "_max_message_size",
         "_max_queue",
         "_nursery",
@@ -150,8 +175,13 @@ class WebSocket:
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._disconnected_event: trio.Event | None = None
+        # The reader's channel: both ends exist once (and only if) the reader task started.
         self._send_channel: trio.MemorySendChannel[str | bytes] | None = None
         self._receive_channel: trio.MemoryReceiveChannel[str | bytes] | None = None
+        # Our clone of the server's channel, when its receive is a trio memory channel.
+        self._inbox: trio.MemoryReceiveChannel[Message] | None = None
+        # Messages a send() took from the inbox while looking for a disconnect.
+        self._early: deque[str | bytes] | None = None
 
     # -- facts about the connection ------------------------------------------------------
 
@@ -220,12 +250,18 @@ class WebSocket:
         return URL.from_scope(self.scope)
 
     def statistics(self) -> WebSocketStatistics:
-        """Counters for monitoring and tests: state, buffered messages, waiting receivers."""
-        if self._receive_channel is None:
-            buffered, waiting = 0, 0
-        else:
-            stats = self._receive_channel.statistics()
-            buffered, waiting = stats.current_buffer_used, stats.tasks_waiting_receive
+        """Counters for monitoring and tests: state, buffered messages, waiting receivers.
+
+        ``messages_buffered`` counts what the application side holds (the reader's channel, or
+        the server's channel it reads directly), not what the server has yet to parse.
+        """
+        buffered = len(self._early or ())
+        waiting = 0
+        for channel in (self._receive_channel, self._inbox):
+            if channel is not None:
+                stats = channel.statistics()
+                buffered += stats.current_buffer_used
+                waiting += stats.tasks_waiting_receive
         return WebSocketStatistics(
             self._state, buffered, self._max_queue, waiting, self._close_code
         )
@@ -265,10 +301,14 @@ class WebSocket:
             message["headers"] = headers
         await self._send_message(message)
         self._state = WebSocketState.CONNECTED
-        self._send_channel, self._receive_channel = trio.open_memory_channel[str | bytes](
-            self._max_queue
-        )
-        self._nursery.start_soon(self._reader, self._send_channel)
+        server = _channel_of(self._receive)
+        if server is not None:
+            try:
+                self._inbox = server.clone()
+            except trio.ClosedResourceError:
+                pass
+        if self._inbox is None or self._disconnect_scopes or self._disconnected_event:
+            self._start_reader()
 
     async def deny(
         self, status_code: int = 403, body: bytes | str = b"", headers: dict[str, str] | None = None
@@ -302,33 +342,72 @@ class WebSocket:
         """The next message: ``str`` for a text frame, ``bytes`` for a binary frame.
 
         Messages already received are returned even after the client left; then it raises
-        ``WebSocketDisconnect`` (with the close code) at once.
+        ``WebSocketDisconnect`` (with the close code) at once. Cancelled, it loses no message.
         """
         if self._state not in _OPEN_FOR_RECEIVE:
             self._raise_for_state("receive")
+        # Cancellation is checked before a message is taken, never after: a message taken is a
+        # message returned. A message already waiting is returned without a trip through the
+        # scheduler (whoever fills the channel cannot refill it without running, so this
+        # cannot starve it).
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._early:
+            return self._early.popleft()
         channel = self._receive_channel
-        assert channel is not None
+        if channel is None:
+            assert self._inbox is not None
+            return await self._receive_direct(self._inbox)
         try:
-            # A message already buffered is taken without a trip through the scheduler (the
-            # reader cannot refill the buffer without running, so this cannot starve it);
-            # cancellation is still honoured.
-            data = channel.receive_nowait()
+            return channel.receive_nowait()
         except trio.WouldBlock:
             pass  # wait outside the except block: its traceback would stay alive meanwhile
         except trio.EndOfChannel:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             raise self._end() from None
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            return data
         self._sends_in_a_row = 0
         try:
             return await channel.receive()
         except trio.EndOfChannel:
             raise self._end() from None
 
+    async def _receive_direct(self, inbox: "trio.MemoryReceiveChannel[Message]") -> str | bytes:
+        """``receive()`` straight from the server's channel (no reader task is running)."""
+        self._sends_in_a_row = 0
+        while True:
+            try:
+                message = inbox.receive_nowait()
+            except trio.WouldBlock:
+                message = None
+            except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                raise self._inbox_ended(exc) from None
+            if message is None:
+                try:
+                    message = await inbox.receive()
+                except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                    raise self._inbox_ended(exc) from None
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = self._data_of(message)
+                if data is None:
+                    await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
+                    raise self._end()
+                return data
+            if kind == "websocket.disconnect":
+                self._disconnected(
+                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+                )
+                raise self._end()
+
     def _end(self) -> WebSocketDisconnect:
         return self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
+
+    def _inbox_ended(self, exc: Exception) -> WebSocketDisconnect:
+        # ClosedResourceError: _disconnected() closed our clone. EndOfChannel: the server
+        # dropped the connection without a disconnect message.
+        if isinstance(exc, trio.EndOfChannel):
+            self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
+        return self._end()
 
     async def receive_text(self) -> str:
         """The next message, which must be a text frame (else ``WebSocketInvalidData``, 1003)."""
@@ -377,6 +456,11 @@ class WebSocket:
         Raises ``WebSocketDisconnect`` if the client has gone, ``WebSocketNotConnected`` if the
         socket is not connected, ``TypeError`` for anything else than text or bytes.
         """
+        if self._sends_in_a_row and self._inbox is not None and self._receive_channel is None:
+            # A send right after a send, and nothing else watches the client: see whether it
+            # left (the server drops sends to a gone client without a word).
+            if self._drain():
+                await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
         if self._state is not WebSocketState.CONNECTED:
             self._raise_for_state("send")
         if isinstance(data, str):
@@ -471,12 +555,14 @@ class WebSocket:
         if self._disconnect_scopes is None:
             self._disconnect_scopes = set()
         self._disconnect_scopes.add(scope)
+        self._start_reader()
 
     async def wait_disconnected(self) -> int:
         """Wait until the client leaves (or the server goes away); return the close code."""
         if self._state is not WebSocketState.DISCONNECTED:
             if self._disconnected_event is None:
                 self._disconnected_event = trio.Event()
+            self._start_reader()
             await self._disconnected_event.wait()
         else:
             await trio.lowlevel.checkpoint()
@@ -484,20 +570,33 @@ class WebSocket:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _start_reader(self) -> None:
+        """Start the reader task, unless it runs already or the socket is not connected."""
+        if self._receive_channel is not None or self._state is not WebSocketState.CONNECTED:
+            return
+        if self._nursery is None:
+            raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
+        self._send_channel, self._receive_channel = trio.open_memory_channel[str | bytes](
+            self._max_queue
+        )
+        self._nursery.start_soon(self._reader, self._send_channel)
+
     async def _reader(self, send_channel: trio.MemorySendChannel[str | bytes]) -> None:
         """Pull ASGI messages into the channel until the client leaves."""
-        limit = self._max_message_size
+        # A handler already waiting on the inbox when this starts gets the next message first
+        # (trio's channels serve receivers in order), so messages keep their order.
+        receive = self._receive if self._inbox is None else self._inbox.receive
         async with send_channel:
             while True:
-                message = await self._receive()
+                try:
+                    message = await receive()
+                except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                    self._inbox_ended(exc)
+                    return
                 kind = message["type"]
                 if kind == "websocket.receive":
-                    data = message.get("text")
+                    data = self._data_of(message)
                     if data is None:
-                        data = message.get("bytes") or b""
-                    if len(data) > limit and (
-                        isinstance(data, bytes) or len(data.encode()) > limit
-                    ):
                         await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
                         return
                     try:
@@ -512,6 +611,47 @@ class WebSocket:
                         message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
                     )
                     return
+
+    def _data_of(self, message: Message) -> str | bytes | None:
+        """The payload of a ``websocket.receive`` message; ``None`` if it is over the limit."""
+        data: str | bytes | None = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        limit = self._max_message_size
+        if len(data) > limit and (isinstance(data, bytes) or len(data.encode()) > limit):
+            return None
+        return data
+
+    def _drain(self) -> bool:
+        """Take what the server has queued, without blocking, into ``_early`` (bounded).
+
+        Returns True if a message was over the size limit (the caller aborts with 1009).
+        """
+        inbox = self._inbox
+        assert inbox is not None
+        early = self._early
+        while early is None or len(early) < self._max_queue:
+            try:
+                message = inbox.receive_nowait()
+            except trio.WouldBlock:
+                return False
+            except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                self._inbox_ended(exc)
+                return False
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = self._data_of(message)
+                if data is None:
+                    return True
+                if early is None:
+                    early = self._early = deque()
+                early.append(data)
+            elif kind == "websocket.disconnect":
+                self._disconnected(
+                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+                )
+                return False
+        return False  # full: the rest waits in the server's queue (backpressure)
 
     async def _abort(self, code: int, error: type[WebSocketDisconnect]) -> None:
         """End the connection for the peer's fault: close with ``code``; receivers get
@@ -529,6 +669,8 @@ class WebSocket:
             self._state = WebSocketState.DISCONNECTED
         if self._send_channel is not None:
             self._send_channel.close()
+        if self._inbox is not None:
+            self._inbox.close()  # wakes a receive() waiting on the server's channel
         for scope in self._disconnect_scopes or ():
             scope.cancel()
         if self._disconnected_event is not None:

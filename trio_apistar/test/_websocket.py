@@ -29,9 +29,15 @@ class WebSocketSession:
     set); when the app raised, they raise its exception (with ``raise_server_exceptions``).
     Sending after the test closed the session raises ``trio.ClosedResourceError``.
 
-    The app side follows Hypercorn: messages the app sends after a close are dropped; an app that
-    returns before accepting is a 500 and after accepting without closing a 1011.
+    The app side follows Hypercorn: ``receive`` is a trio memory channel's, messages the app sends
+    after a close are dropped; an app that returns before accepting is a 500 and after accepting
+    without closing a 1011.
     """
+
+    #: Hand the app the channel's own ``receive`` (as Hypercorn's trio worker does), or a plain
+    #: function around it (as a server or middleware of another kind would). The framework
+    #: reads the first kind directly; the test suite runs its WebSocket tests both ways.
+    _channel_receive = True
 
     def __init__(
         self,
@@ -173,7 +179,10 @@ class WebSocketSession:
     async def _run_app(self) -> None:
         async with self._app_outbox:
             try:
-                await self._app(self._scope, self._receive_for_app, self._send_from_app)
+                receive = (
+                    self._app_inbox.receive if self._channel_receive else self._receive_for_app
+                )
+                await self._app(self._scope, receive, self._send_from_app)
             except Exception as error:
                 self._app_error = _unwrap(error)
             finally:
@@ -181,6 +190,8 @@ class WebSocketSession:
                 self._disconnect(1000, "")
 
     async def _receive_for_app(self) -> Message:
+        # After the disconnect every receive says so again (the channel's own receive raises
+        # EndOfChannel instead).
         try:
             return await self._app_inbox.receive()
         except trio.EndOfChannel:
