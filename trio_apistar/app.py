@@ -8,7 +8,8 @@ connection (its own nursery, ``trio.Nursery`` to handlers) contains its handler 
   to completion after the response. A route whose hooks and handler are all plain functions
   that need neither the body nor a nursery runs inline: nothing there could notice a
   disconnect, so no task is started for it.
-* WebSocket: the ``WebSocket`` starts its reader task at accept. The handler returning closes
+* WebSocket: the ``WebSocket`` reads the server's channel, or its own reader task's (see
+  ``websocket.py``), from accept on. The handler returning closes
   the socket (1000), an unhandled error closes it with 1011; tasks on the connection nursery end
   with the socket. The client leaving is not a cancellation of the handler: it surfaces as
   ``WebSocketDisconnect`` from ``receive``/``send`` and cancels ``cancel_on_disconnect`` blocks
