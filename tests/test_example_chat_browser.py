@@ -1,17 +1,10 @@
 """The example chat page in headless Chromium: two tabs join, talk through the form and leave.
 
-Chromium is launched and driven over the DevTools protocol as in the interoperability suite
-(``tests/interop/test_interop_clients.py``). Its helpers live in that test module, which is not
-importable from here (``tests/interop`` is no package), so the few needed are repeated, extended
-with typing, key presses and a second tab.
+Chromium is launched by ``tests/chromium.py``, as in the interoperability suite, and driven over
+the DevTools protocol: typing, key presses and a second tab.
 """
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -23,6 +16,7 @@ import httpx
 import pytest
 import trio
 import trio_websocket
+from chromium import running_chromium
 
 from trio_apistar.test import LiveServer, run_hypercorn
 
@@ -30,31 +24,8 @@ pytestmark = [pytest.mark.network, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--remote-debugging-port=0",
-]
-
 POLL = 0.05
 MAX_POLLS = 200  # 10 s; the whole test has 15 s
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium binary; skips the test when there is none, unless running in CI."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
-    pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
 
 
 @pytest.fixture
@@ -62,17 +33,6 @@ def chat_server() -> Iterator[LiveServer]:
     """A fresh ``examples.chat:app`` (an empty room) under Hypercorn's trio worker."""
     with run_hypercorn("examples.chat:app", cwd=ROOT) as live:
         yield live
-
-
-async def wait_for_devtools(user_data_dir: Path, process: trio.Process) -> int:
-    """The DevTools port Chromium writes to ``DevToolsActivePort`` once it listens."""
-    port_file = user_data_dir / "DevToolsActivePort"
-    for _ in range(MAX_POLLS):
-        if port_file.exists() and (text := port_file.read_text().strip()):
-            return int(text.split()[0])
-        assert process.poll() is None, "chromium exited before DevTools started"
-        await trio.sleep(POLL)
-    raise AssertionError("chromium did not start DevTools")
 
 
 class Page:
@@ -173,67 +133,47 @@ async def join(page: Page, name: str) -> None:
     await page.wait_for("!document.getElementById('text').disabled")  # the socket is open
 
 
-async def test_two_tabs_chat_through_the_page(chromium: str, chat_server: LiveServer) -> None:
+async def test_two_tabs_chat_through_the_page(chat_server: LiveServer) -> None:
     page_url = f"{chat_server.url}/"
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]
-        process = await trio.lowlevel.open_process(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its renderers and helpers too, for the cleanup below
-        )
-        try:
-            with trio.fail_after(15):
-                port = await wait_for_devtools(Path(profile), process)
-                base = f"http://127.0.0.1:{port}"
-                async with httpx.AsyncClient(base_url=base, timeout=5) as devtools:
-                    ada_target = await open_page(devtools, page_url)
-                    bob_target = await open_page(devtools, page_url)
-                    copycat_target = await open_page(devtools, page_url)
-                    async with Page(ada_target) as ada:
-                        await join(ada, "ada")
-                        await ada.wait_for_line("ada joined (ada)")
-                        async with Page(bob_target) as bob:
-                            await join(bob, "bob")
-                            await bob.wait_for_line("bob joined (ada, bob)")
-                            await ada.wait_for_line("bob joined (ada, bob)")
+    with trio.fail_after(15):
+        async with running_chromium() as port:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=5) as devtools:
+                ada_target = await open_page(devtools, page_url)
+                bob_target = await open_page(devtools, page_url)
+                copycat_target = await open_page(devtools, page_url)
+                async with Page(ada_target) as ada:
+                    await join(ada, "ada")
+                    await ada.wait_for_line("ada joined (ada)")
+                    async with Page(bob_target) as bob:
+                        await join(bob, "bob")
+                        await bob.wait_for_line("bob joined (ada, bob)")
+                        await ada.wait_for_line("bob joined (ada, bob)")
 
-                            await bob.type_into("#text", "hello from bob")
-                            await ada.wait_for_line("bob: hello from bob")
-                            await bob.wait_for_line("bob: hello from bob")
-                            assert await bob.evaluate("document.getElementById('text').value") == ""
-                            bob_log = await bob.log()
+                        await bob.type_into("#text", "hello from bob")
+                        await ada.wait_for_line("bob: hello from bob")
+                        await bob.wait_for_line("bob: hello from bob")
+                        assert await bob.evaluate("document.getElementById('text').value") == ""
+                        bob_log = await bob.log()
 
-                        # Bob closes his tab: his WebSocket closes and the room says he left.
-                        closed = await devtools.get(f"/json/close/{bob_target['id']}")
-                        assert closed.status_code == 200, closed.text
-                        await ada.wait_for_line("bob left (ada)")
-                        ada_log = await ada.log()
+                    # Bob closes his tab: his WebSocket closes and the room says he left.
+                    closed = await devtools.get(f"/json/close/{bob_target['id']}")
+                    assert closed.status_code == 200, closed.text
+                    await ada.wait_for_line("bob left (ada)")
+                    ada_log = await ada.log()
 
-                        # A second "ada" is refused, and the page does not let her type.
-                        async with Page(copycat_target) as copycat:
-                            page_ready = "document.readyState === 'complete'"
-                            await copycat.wait_for(page_ready)
-                            await copycat.type_into("#name", "ada")
-                            await copycat.wait_for_line("disconnected (1008 'ada' is already here)")
-                            copycat_disabled = await copycat.evaluate(
-                                "[document.getElementById('text').disabled,"
-                                " document.querySelector('#say button').disabled]"
-                            )
-                async with httpx.AsyncClient(base_url=chat_server.url, timeout=5) as http:
-                    members = (await http.get("/members")).json()
-        finally:
-            with trio.CancelScope(shield=True):
-                process.terminate()
-                with trio.move_on_after(5):
-                    await process.wait()
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)  # whatever is left of chromium
-                except ProcessLookupError:
-                    pass
-                await process.wait()
-
+                    # A second "ada" is refused, and the page does not let her type.
+                    async with Page(copycat_target) as copycat:
+                        page_ready = "document.readyState === 'complete'"
+                        await copycat.wait_for(page_ready)
+                        await copycat.type_into("#name", "ada")
+                        await copycat.wait_for_line("disconnected (1008 'ada' is already here)")
+                        copycat_disabled = await copycat.evaluate(
+                            "[document.getElementById('text').disabled,"
+                            " document.querySelector('#say button').disabled]"
+                        )
+            async with httpx.AsyncClient(base_url=chat_server.url, timeout=5) as http:
+                members = (await http.get("/members")).json()
     assert ada_log == [
         ["ada joined (ada)", "event"],
         ["bob joined (ada, bob)", "event"],

@@ -6,18 +6,14 @@ pytest runs Trio) and headless Chromium running the app's own page.
 """
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
 import trio_websocket
+from chromium import running_chromium
 
 from trio_apistar.test import LiveServer, TestClient
 
@@ -94,38 +90,6 @@ async def test_websockets_asyncio_client(
     assert json.loads(result.stdout) == expected_outcome
 
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--remote-debugging-port=0",
-]
-
-
-def find_chromium() -> str:
-    """The Chromium binary; skips the test when there is none, unless running in CI."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
-    pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
-
-
-async def wait_for_devtools(user_data_dir: Path, process: trio.Process) -> int:
-    """The DevTools port Chromium writes to ``DevToolsActivePort`` once it listens."""
-    port_file = user_data_dir / "DevToolsActivePort"
-    while not port_file.exists() or not port_file.read_text().strip():
-        assert process.poll() is None, "chromium exited before DevTools started"
-        await trio.sleep(0.05)
-    return int(port_file.read_text().split()[0])
-
-
 async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
     """Poll the page's ``#outcome`` over the DevTools protocol until its script wrote it."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{devtools_port}") as http:
@@ -153,23 +117,8 @@ async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
 
 @pytest.mark.browser
 async def test_chromium(live_server: LiveServer, expected_outcome: dict[str, Any]) -> None:
-    chromium = find_chromium()
     page_url = f"{live_server.url}/"
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page_url]
-        process = await trio.lowlevel.open_process(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            with trio.fail_after(30):
-                port = await wait_for_devtools(Path(profile), process)
-                outcome = await page_outcome(port, page_url)
-        finally:
-            with trio.CancelScope(shield=True):
-                process.terminate()
-                with trio.move_on_after(5):
-                    await process.wait()
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+    with trio.fail_after(30):
+        async with running_chromium(page_url) as port:
+            outcome = await page_outcome(port, page_url)
     assert outcome == expected_outcome

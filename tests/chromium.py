@@ -1,0 +1,85 @@
+"""Headless Chromium for the browser tests: find it, start it, find its DevTools port, stop it.
+
+Imported by ``tests/interop/test_interop_clients.py`` and ``tests/test_example_chat_browser.py``
+(pytest puts ``tests/`` on ``sys.path`` for ``tests/conftest.py``).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+
+#: As this machine needs them: no sandbox as root, and nothing that reaches for the network.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+]
+
+POLL = 0.05
+MAX_POLLS = 200  # 10 s
+
+
+def find_chromium() -> str:
+    """The Chromium binary; skips the test when there is none, unless running in CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
+
+
+async def wait_for_devtools(user_data_dir: Path, process: trio.Process) -> int:
+    """The DevTools port Chromium writes to ``DevToolsActivePort`` once it listens."""
+    port_file = user_data_dir / "DevToolsActivePort"
+    for _ in range(MAX_POLLS):
+        if port_file.exists() and (text := port_file.read_text().strip()):
+            return int(text.split()[0])
+        assert process.poll() is None, "chromium exited before DevTools started"
+        await trio.sleep(POLL)
+    raise AssertionError("chromium did not start DevTools")
+
+
+@asynccontextmanager
+async def running_chromium(url: str = "about:blank") -> AsyncIterator[int]:
+    """Run headless Chromium on ``url`` with a fresh profile; yield its DevTools port.
+
+    On exit Chromium and every process it started are stopped before the profile is removed
+    (a helper still writing there would make the removal fail).
+    """
+    chromium = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url]
+        process = await trio.lowlevel.open_process(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its renderers and helpers too, for the cleanup below
+        )
+        try:
+            yield await wait_for_devtools(Path(profile), process)
+        finally:
+            with trio.CancelScope(shield=True):
+                process.terminate()
+                with trio.move_on_after(5):
+                    await process.wait()
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # whatever is left of chromium
+                except ProcessLookupError:
+                    pass
+                with trio.move_on_after(5):
+                    await process.wait()
