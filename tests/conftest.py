@@ -29,3 +29,8 @@ def connect_hook_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def protocol_hook_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.seed_hooks:protocol_app")
+
+
+@pytest.fixture(scope="session")
+def refusals_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.refusals_app:app")

@@ -9,6 +9,9 @@ import trio.testing
 
 from trio_apistar import AppNursery, ASGIScope, ASyncApp, Component, Route, WebSocket, http, status
 from trio_apistar.exceptions import (
+    BadRequest,
+    ConfigurationError,
+    Forbidden,
     WebSocketDisconnect,
     WebSocketNotConnected,
     WebSocketProtocolError,
@@ -643,3 +646,137 @@ async def test_a_reader_started_while_receive_waits_keeps_the_order() -> None:
     assert received[0] == "readers 1"
     assert received[1:6] == ["0", "1", "2", "3", "4"]
     assert sorted(received[6:]) == ["handler saw 4005", "watcher saw 4005"]
+
+
+async def test_accepting_a_subprotocol_never_offered_refuses_500_before_anything_is_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept(subprotocol="graphql-ws")
+
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        async with TestClient(_app(handler), raise_server_exceptions=False) as client:
+            with pytest.raises(WebSocketDenied) as denied:
+                async with client.websocket_connect("/handler", subprotocols=["other"]):
+                    pass
+    assert denied.value.status_code == 500
+    errors = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert [str(e) for e in errors] == [
+        "Cannot accept subprotocol 'graphql-ws': the client offered ['other']"
+    ]
+
+
+async def test_http_exceptions_refuse_the_handshake_with_their_status_and_detail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Auth:
+        def on_request(self, token: http.Header = None) -> None:  # type: ignore[assignment]
+            if token != "secret":
+                raise Forbidden("Bad credentials")
+
+    async def room(ws: WebSocket, room: int) -> None:
+        await ws.connect()
+        await ws.send(f"room {room}")
+
+    app = ASyncApp(routes=[Route("/room", "GET", room)], event_hooks=[Auth])
+    with caplog.at_level(logging.INFO, logger="trio_apistar"):
+        async with TestClient(app) as client:
+            for headers, params, expected in [
+                ({}, {"room": "1"}, 403),
+                ({"token": "secret"}, {}, 400),
+                ({"token": "secret"}, {"room": "x"}, 400),
+            ]:
+                with pytest.raises(WebSocketDenied) as denied:
+                    async with client.websocket_connect("/room", headers=headers, params=params):
+                        pass
+                assert denied.value.status_code == expected
+                assert "detail" in denied.value.response.json()
+            async with client.websocket_connect("/room?room=7", headers={"token": "secret"}) as ws:
+                assert await ws.receive_text() == "room 7"
+    assert denied.value.response.json()["detail"]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_an_http_exception_after_accept_closes_1008_with_the_detail() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        if await ws.receive_text() != "please":
+            raise BadRequest("Say please")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            await session.send_text("now")
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert (closed.value.code, closed.value.reason) == (1008, "Say please")
+
+
+async def test_hooks_asking_for_the_request_run_on_websockets_too() -> None:
+    """An auth hook written for HTTP must guard WebSockets as well, never be skipped."""
+    seen: list[str] = []
+
+    class RequestAuth:
+        def on_request(self, request: http.Request) -> None:
+            seen.append(f"{request.method} {request.url.path} {request.body!r}")
+            if request.headers.get("authorization") != "Bearer ok":
+                raise Forbidden("Who are you?")
+
+    async def handler(ws: WebSocket, request: http.Request) -> None:
+        await ws.connect()
+        await ws.send(request.headers["authorization"])
+
+    def page() -> dict[str, str]:
+        return {"page": "yes"}
+
+    app = ASyncApp(
+        routes=[Route("/ws", "GET", handler), Route("/page", "GET", page)],
+        event_hooks=[RequestAuth],
+    )
+    async with TestClient(app) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/ws"):
+                pass
+        assert (denied.value.status_code, denied.value.response.json()) == (
+            403,
+            {"detail": "Who are you?"},
+        )
+        async with client.websocket_connect("/ws", headers={"authorization": "Bearer ok"}) as ws:
+            assert await ws.receive_text() == "Bearer ok"
+        assert (await client.get("/page")).status_code == 403
+    assert seen == ["GET /ws b''", "GET /ws b''", "GET /page b''"]
+
+
+def test_a_hook_that_could_never_run_is_a_configuration_error() -> None:
+    class Confused:
+        def on_response(self, ws: WebSocket, response: http.Response) -> None:
+            pass  # pragma: no cover
+
+    class Unknown:
+        def on_request(self, thing: "NoSuchThing") -> None:  # type: ignore[name-defined]  # noqa: F821
+            pass  # pragma: no cover
+
+    async def handler(ws: WebSocket) -> None:
+        pass  # pragma: no cover
+
+    with pytest.raises(ConfigurationError, match=r"Confused.on_response .* never run"):
+        _app(handler, event_hooks=[Confused])
+    with pytest.raises(ConfigurationError, match=r"Unknown\.on_request"):
+        _app(handler, event_hooks=[Unknown])
+
+
+async def test_close_codes_an_endpoint_may_not_send_are_refused() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        for code in (999, 1004, 1005, 1006, 1015, 2000, 5000):
+            with pytest.raises(ValueError, match=f"{code} is not a close code"):
+                await ws.close(code)
+        await ws.close(4000, "é" * 100)  # the reason is cut to fit a close frame
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == 4000
+    assert len(closed.value.reason.encode()) <= 123
+    with pytest.raises(ValueError, match="4xx"):
+        WebSocketProtocolError("no", status_code=200)

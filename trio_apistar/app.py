@@ -53,6 +53,12 @@ _BASE_KEYS: frozenset[Hashable] = frozenset(
     {ASGIScope, ASGIReceive, ASGISend, Route, PathParams, trio.Nursery, AppNursery}
 )
 _HOOK_NAMES = ("on_request", "on_response", "on_error")
+#: What each hook may ask for beyond what the connection offers.
+_HOOK_EXTRAS: dict[str, tuple[Hashable, ...]] = {
+    "on_request": (),
+    "on_response": (Response,),
+    "on_error": (Exception,),
+}
 
 
 class _ClientGone(Exception):
@@ -113,6 +119,10 @@ def _error_response(exc: HTTPException) -> Response:
     return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
 
 
+def _reason(detail: Any) -> str:
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -166,15 +176,19 @@ class ASyncApp:
     # -- building --------------------------------------------------------------------------
 
     def _provided(self, kind: str, *extra: Hashable) -> frozenset[Hashable]:
-        own = Body if kind == "http" else WebSocket
-        return self._base | {own, *extra}
+        # A WebSocket's handshake is a GET request without a body: ``http.Request`` and the
+        # like resolve on WebSockets too, with an empty ``Body``.
+        return self._base | {Body, *extra} | ({WebSocket} if kind == "websocket" else set())
 
     def _plan_hooks(self, kind: str) -> dict[str, list[_Hook]]:
-        extras: dict[str, tuple[Hashable, ...]] = {
-            "on_request": (),
-            "on_response": (Response,) if kind == "http" else (),
-            "on_error": (Exception,),
-        }
+        """Plan every hook method for one kind of connection, in the order they run.
+
+        A method asking for what only the other kind has (``WebSocket`` on HTTP,
+        ``http.Response`` on a WebSocket) is not run for this kind; anything else it cannot
+        get is a ``ConfigurationError``, never a hook silently skipped (it may be an auth check).
+        """
+        other_kind = WebSocket if kind == "http" else Response
+        everything = self._provided("websocket", Response, Exception)
         planned: dict[str, list[_Hook]] = {name: [] for name in _HOOK_NAMES}
         for index, hook in enumerate(self.event_hooks):
             cls = hook if isinstance(hook, type) else type(hook)
@@ -182,43 +196,33 @@ class ASyncApp:
                 method = getattr(cls, name, None)
                 if method is None:
                     continue
-                try:
-                    plan = self.injector.plan(
-                        method, self._provided(kind, *extras[name]), skip_first=True
-                    )
-                except ConfigurationError:
+                wanted = self.injector.plan(method, everything, skip_first=True)
+                if other_kind in wanted.uses:
                     continue
+                extra = [k for k in _HOOK_EXTRAS[name] if k is not other_kind]
+                plan = self.injector.plan(method, self._provided(kind, *extra), skip_first=True)
                 planned[name].append(_Hook(index, plan))
         planned["on_response"].reverse()
         planned["on_error"].reverse()
         return planned
 
     def _check_hooks_run_somewhere(self) -> None:
-        for hook in self.event_hooks:
+        for index, hook in enumerate(self.event_hooks):
             cls = hook if isinstance(hook, type) else type(hook)
             for name in _HOOK_NAMES:
-                method = getattr(cls, name, None)
-                if method is None:
+                if getattr(cls, name, None) is None:
                     continue
-                index = self.event_hooks.index(hook)
                 if not any(h.index == index for kind in self._hooks.values() for h in kind[name]):
-                    extra: tuple[Hashable, ...] = (
-                        (Response,) if name == "on_response" else (Exception,)
+                    raise ConfigurationError(
+                        f"{cls.__qualname__}.{name} asks for both a WebSocket and an HTTP "
+                        "response, so it would never run"
                     )
-                    # Re-plan to raise the informative error for the HTTP kind.
-                    self.injector.plan(method, self._provided("http", *extra), skip_first=True)
 
     def _plan_route(self, route: Route) -> _RoutePlan:
         named = {name: ("path", name) for name in self.router_params(route)}
-        provided = self._base | {Body, WebSocket}
+        provided = self._provided("websocket")
         handler = self.injector.plan(route.handler, provided, named)
-        if Body in handler.uses and WebSocket in handler.uses:
-            raise ConfigurationError(
-                f"{route.handler.__qualname__} asks for both a WebSocket and the HTTP body"
-            )
         kind = "websocket" if WebSocket in handler.uses else "http"
-        if kind == "http":
-            handler = self.injector.plan(route.handler, self._provided("http"), named)
         hooks = self._hooks[kind]
         uses = set(handler.uses)
         for name in _HOOK_NAMES:
@@ -488,6 +492,8 @@ class ASyncApp:
             return
         state = self._state(scope, receive, send, route, params, plan)
         state[WebSocket] = ws
+        if Body in plan.uses:
+            state[Body] = b""  # the handshake's (``http.Request`` on a WebSocket)
         self._sockets.add(ws)
         try:
             await self._run_websocket(ws, plan, state)
@@ -529,9 +535,13 @@ class ASyncApp:
         if error is None:
             await ws._finish()
             return
-        if isinstance(error, WebSocketProtocolError):
+        if isinstance(error, WebSocketProtocolError | HTTPException):
+            # A refusal the app chose (an auth hook's Forbidden, a missing query parameter's
+            # ValidationError): the HTTP status before accept, a close code after.
             if ws.connecting:
                 await ws.deny(error.status_code, json.dumps({"detail": error.detail}))
+            elif isinstance(error, HTTPException):
+                await ws._finish(status.WS_1008_POLICY_VIOLATION, _reason(error.detail))
             else:
                 await ws._finish(error.close_code, error.detail)
             return

@@ -157,7 +157,8 @@ class WebSocketProtocolError(WebSocketError):
     Raised before the handshake completes (in ``on_request`` or a handler), the connection is
     refused with ``status_code`` (403 by default) and ``detail`` as the response body when the
     server supports the denial-response extension. Raised after accept, the socket is closed
-    with ``close_code`` (1002 by default) and ``detail`` as the reason.
+    with ``close_code`` (1002 by default) and ``detail`` as the reason. Raises ``ValueError`` for
+    a status code that is not 4xx or a close code outside 1000-4999.
     """
 
     default_detail: ClassVar[str] = "WebSocket protocol error"
@@ -165,6 +166,10 @@ class WebSocketProtocolError(WebSocketError):
     def __init__(
         self, detail: str | None = None, status_code: int = 403, close_code: int = 1002
     ) -> None:
+        if not 400 <= status_code <= 499:
+            raise ValueError(f"A refusal needs a 4xx status code, not {status_code}")
+        if not 1000 <= close_code <= 4999:
+            raise ValueError(f"{close_code} is not a WebSocket close code")
         self.detail = self.default_detail if detail is None else detail
         self.status_code = status_code
         self.close_code = close_code

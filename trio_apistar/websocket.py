@@ -101,6 +101,9 @@ class WebSocketStatistics:
 #: Sends in a row (without a blocking receive) after which a send yields to the scheduler.
 _YIELD_EVERY = 16
 
+#: RFC 6455 7.4: the defined codes an endpoint may send, and the registered/private ranges.
+_SENDABLE_CODES = frozenset({*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)})
+
 _OPEN_FOR_RECEIVE = (WebSocketState.CONNECTED, WebSocketState.DISCONNECTED)
 
 
@@ -291,9 +294,16 @@ class WebSocket:
     ) -> None:
         """Accept the handshake, optionally choosing one of the offered subprotocols.
 
-        Starts the reader task. Raises ``WebSocketNotConnected`` unless ``connecting``.
+        Raises ``WebSocketNotConnected`` unless ``connecting``, and ``ValueError`` (before
+        anything is sent, so the handshake can still be refused) for a subprotocol the client
+        did not offer.
         """
         self._require(WebSocketState.CONNECTING, "accept")
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise ValueError(
+                f"Cannot accept subprotocol {subprotocol!r}: the client offered "
+                f"{self.subprotocols or 'none'}"
+            )
         if self._nursery is None:
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
@@ -507,8 +517,13 @@ class WebSocket:
     async def close(self, code: int = status.WS_1000_OK, reason: str = "") -> None:
         """Close the connection with ``code``; before the handshake, refuse it (HTTP 403).
 
-        Closing a socket that is already closed, refused or disconnected does nothing.
+        Closing a socket that is already closed, refused or disconnected does nothing. The
+        reason is cut to the 123 bytes a close frame can carry. Raises ``ValueError`` for a code
+        an endpoint may not send (RFC 6455 7.4: 1004-1006, 1015, and anything outside
+        1000-4999).
         """
+        if code not in _SENDABLE_CODES:
+            raise ValueError(f"{code} is not a close code an endpoint may send")
         if self._state is WebSocketState.CONNECTING:
             await self.connect(close=True, close_code=code)
         elif self._state is WebSocketState.CONNECTED:

@@ -204,6 +204,10 @@ class WebSocketSession:
         if self._client_closed or state == "closed":
             return  # as Hypercorn does: the app may finish sending after a close
         if state == "connecting" and kind == "websocket.accept":
+            chosen = message.get("subprotocol")
+            if chosen is not None and chosen not in self._scope.get("subprotocols", ()):
+                # RFC 6455 4.1: the client must fail such a connection (and Hypercorn errors).
+                raise RuntimeError(f"the app accepted subprotocol {chosen!r}, never offered")
             self._app_state = "connected"
         elif state == "connecting" and kind == "websocket.http.response.start":
             self._app_state = "responding"
