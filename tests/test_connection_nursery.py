@@ -1,11 +1,14 @@
 """The connection nursery (``trio.Nursery``) in hooks, components and handlers, in-process."""
 
+import contextlib
 import logging
 
 import pytest
 import trio
+import trio.testing
 
 from trio_apistar import ASyncApp, Component, Route, WebSocket, http
+from trio_apistar.exceptions import WebSocketDisconnect
 from trio_apistar.test import TestClient, WebSocketClosed
 
 
@@ -141,3 +144,100 @@ async def test_request_scoped_hook_state_is_not_shared_between_requests() -> Non
     async with TestClient(app) as client:
         assert (await client.get("/a")).headers["x-seen"] == "/a"
         assert (await client.get("/b")).headers["x-seen"] == "/b"
+
+
+async def test_a_task_that_learns_the_client_left_is_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The split pattern: a task reads, the handler writes; the client leaving ends both
+    quietly, and the handler's own ``except WebSocketDisconnect`` runs."""
+    events: list[str] = []
+    done = trio.Event()
+
+    class Errors:
+        def on_error(self, error: Exception) -> None:
+            events.append(f"on_error {type(error).__name__}")  # pragma: no cover
+
+    async def handler(ws: WebSocket, nursery: trio.Nursery) -> None:
+        await ws.connect()
+
+        async def read() -> None:
+            while True:
+                events.append(f"read {await ws.receive()}")  # WebSocketDisconnect at the end
+
+        nursery.start_soon(read)
+        try:
+            while True:
+                await ws.send("tick")
+                await trio.sleep(0.01)
+        except WebSocketDisconnect as exc:
+            events.append(f"handler saw {exc.code}")
+        finally:
+            done.set()
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], event_hooks=[Errors])
+    with caplog.at_level(logging.INFO, logger="trio_apistar"):
+        async with TestClient(app) as client:
+            async with client.websocket_connect("/") as session:
+                await session.send_text("hi")
+                assert await session.receive_text() == "tick"
+                await session.close(4001)
+            with trio.fail_after(2):
+                await done.wait()
+    assert events == ["read hi", "handler saw 4001"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_cancelled_close_did_not_happen_and_the_socket_still_closes() -> None:
+    seen: list[object] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.close(4000)
+        seen.append(ws.state.value)
+
+    async with TestClient(ASyncApp(routes=[Route("/", "GET", handler)])) as client:
+        async with client.websocket_connect("/") as session:
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert seen == ["connected"]
+    assert closed.value.code == 1000  # the automatic close, not Hypercorn's 1011 fallback
+
+
+async def test_shutdown_closes_every_socket_at_once_whatever_one_client_does(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One socket whose close frame cannot go out (its send blocks) does not delay the rest."""
+    closed_at: dict[str, float] = {}
+
+    async def handler(ws: WebSocket, name: str) -> None:
+        await ws.connect()
+        with contextlib.suppress(WebSocketDisconnect):
+            await ws.receive()
+
+    app = ASyncApp(routes=[Route("/{name}", "GET", handler)])
+
+    async def connection(name: str, stuck: bool) -> None:
+        to_app, inbox = trio.open_memory_channel[dict[str, object]](10)
+        to_app.send_nowait({"type": "websocket.connect"})
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "websocket.close":
+                if stuck:
+                    await trio.sleep_forever()
+                closed_at[name] = trio.current_time()
+            await trio.lowlevel.checkpoint()
+
+        scope = {"type": "websocket", "path": f"/{name}", "headers": [], "query_string": b""}
+        await app(scope, inbox.receive, send)
+
+    async with trio.open_nursery() as nursery:
+        for name, stuck in [("a", True), ("b", True), ("c", False), ("d", False)]:
+            nursery.start_soon(connection, name, stuck)
+        await trio.testing.wait_all_tasks_blocked()
+        start = trio.current_time()
+        await app.close_websockets()
+    assert sorted(closed_at) == ["c", "d"]
+    assert all(at == start for at in closed_at.values())

@@ -561,8 +561,10 @@ class ASyncApp:
 
         Their handlers see ``WebSocketDisconnect(code)``, as if the client had left.
         """
-        for ws in list(self._sockets):
-            await ws._going_away(code)
+        # All at once: a client that does not read must not hold up the others' close frames.
+        async with trio.open_nursery() as nursery:
+            for ws in list(self._sockets):
+                nursery.start_soon(ws._going_away, code)
 
     # -- lifespan --------------------------------------------------------------------------
 
@@ -630,10 +632,13 @@ class _ConnectionTasks:
 
     async def _host(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self.scope:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                task_status.started()
-                await self._done.wait()
+            try:
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    task_status.started()
+                    await self._done.wait()
+            except* WebSocketDisconnect:
+                pass  # a task that talked to the client learnt it left: no error, as for handlers
 
     def finish(self) -> None:
         """The handler is done: let the tasks run to completion, then end."""

@@ -527,9 +527,9 @@ class WebSocket:
         if self._state is WebSocketState.CONNECTING:
             await self.connect(close=True, close_code=code)
         elif self._state is WebSocketState.CONNECTED:
-            self._state = WebSocketState.CLOSED
-            self._close_code, self._close_reason = code, reason
             reason_bytes = reason.encode()[:123]
+            # Closed only once the frame is out: a close() that was cancelled did not happen,
+            # so whoever finishes the socket (or shuts the server down) still sends one.
             await self._send_message(
                 {
                     "type": "websocket.close",
@@ -537,6 +537,9 @@ class WebSocket:
                     "reason": reason_bytes.decode(errors="ignore"),
                 }
             )
+            if self._state is WebSocketState.CONNECTED:
+                self._state = WebSocketState.CLOSED
+                self._close_code, self._close_reason = code, reason
         else:
             await trio.lowlevel.checkpoint()
 
