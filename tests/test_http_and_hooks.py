@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from trio_apistar import AppNursery, ASyncApp, Route, http
 from trio_apistar.exceptions import BadRequest, Forbidden, NotFound
@@ -287,3 +288,44 @@ async def handler_without_lifespan(app: ASyncApp) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
+
+
+async def test_a_failing_app_task_is_logged_and_the_app_keeps_its_nursery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+    crashed = trio.Event()
+
+    async def crash() -> None:
+        try:
+            raise ValueError("background job broke")
+        finally:
+            crashed.set()
+
+    async def sibling() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            log.append("sibling cancelled")
+
+    async def start(nursery: AppNursery, job: str) -> dict[str, str]:
+        nursery.start_soon(crash if job == "crash" else sibling)
+        return {"started": job}
+
+    async def stop(nursery: AppNursery) -> None:
+        nursery.start_soon(trio.sleep, 0)  # still usable at shutdown
+        log.append("shutdown hook ran")
+
+    app = ASyncApp(routes=[Route("/start", "GET", start)], on_shutdown=[stop])
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        async with TestClient(app) as client:
+            assert (await client.get("/start?job=sleep")).status_code == 200
+            assert (await client.get("/start?job=crash")).status_code == 200
+            with trio.fail_after(2):
+                await crashed.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert log == ["sibling cancelled"]
+            assert (await client.get("/start?job=sleep")).json() == {"started": "sleep"}
+    assert log == ["sibling cancelled", "shutdown hook ran", "sibling cancelled"]
+    failures = [r for r in caplog.records if "AppNursery failed" in r.getMessage()]
+    assert len(failures) == 1

@@ -16,13 +16,14 @@ LAYERS = {
     "injector": 2,
     "routing": 3,
     "components": 3,
+    "nurseries": 3,
     "app": 4,
     "serve": 5,
     "test": 5,
     "pytest_plugin": 6,
     "__init__": 7,
 }
-MAY_IMPORT_TRIO = {"websocket", "app", "serve", "test", "pytest_plugin"}
+MAY_IMPORT_TRIO = {"websocket", "nurseries", "app", "serve", "test", "pytest_plugin"}
 MAY_IMPORT_HYPERCORN = {"serve"}
 
 

@@ -17,9 +17,9 @@ from . import http as http
 from ._types import ASGIReceive as ASGIReceive
 from ._types import ASGIScope as ASGIScope
 from ._types import ASGISend as ASGISend
-from .app import AppNursery as AppNursery
 from .app import ASyncApp as ASyncApp
 from .injector import Component as Component
+from .nurseries import AppNursery as AppNursery
 from .routing import Include as Include
 from .routing import Route as Route
 from .websocket import WebSocket as WebSocket

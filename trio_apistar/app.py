@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NewType
+from typing import Any
 
 import trio
 
@@ -36,15 +36,14 @@ from .exceptions import (
 )
 from .http import Body, HTMLResponse, JSONResponse, PathParams, Response
 from .injector import Component, Injector, Plan
+from .nurseries import AppNursery, AppTasks, ConnectionTasks
 from .routing import Include, Route, Router
 from .websocket import WebSocket, status
 
-__all__ = ["ASyncApp", "AppNursery"]
+__all__ = ["ASyncApp"]
 
 logger = logging.getLogger("trio_apistar")
 
-#: A nursery that lives as long as the application (opened by the ASGI lifespan protocol).
-AppNursery = NewType("AppNursery", trio.Nursery)
 
 #: Put in ``scope["extensions"]`` by a test client that wants handler errors re-raised.
 RAISE_EXTENSION = "trio_apistar.raise_server_exceptions"
@@ -161,7 +160,7 @@ class ASyncApp:
         self.event_hooks = list(event_hooks or ())
         self._hook_classes = [isinstance(hook, type) for hook in self.event_hooks]
         self._any_hook_class = any(self._hook_classes)
-        self._app_nursery: trio.Nursery | None = None
+        self._app_tasks: AppTasks | None = None
         self._sockets: set[WebSocket] = set()
         self._base = _BASE_KEYS | {type(self), ASyncApp}
         lifespan_keys = frozenset({type(self), ASyncApp, AppNursery})
@@ -295,12 +294,13 @@ class ASyncApp:
         return state
 
     def _require_app_nursery(self) -> trio.Nursery:
-        if self._app_nursery is None:
+        nursery = self._app_tasks.nursery if self._app_tasks is not None else None
+        if nursery is None:
             raise RuntimeError(
                 "AppNursery is only available while the ASGI lifespan runs: serve the app with "
                 "a server that supports lifespan (hypercorn does) or use TestClient"
             )
-        return self._app_nursery
+        return nursery
 
     def _instances(self) -> list[Any]:
         if not self._any_hook_class:
@@ -348,13 +348,13 @@ class ASyncApp:
     ) -> None:
         exchange = _Exchange(send)
         handler_scope = trio.CancelScope()
-        tasks: _ConnectionTasks | None = None
+        tasks: ConnectionTasks | None = None
         error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
                 to_cancel = [handler_scope]
                 if trio.Nursery in plan.uses:
-                    tasks = await _ConnectionTasks.open(nursery)
+                    tasks = await ConnectionTasks.open(nursery)
                     state[trio.Nursery] = tasks.nursery
                     to_cancel.append(tasks.scope)
                 watcher = trio.CancelScope()
@@ -513,7 +513,7 @@ class ASyncApp:
             async with trio.open_nursery() as nursery:
                 ws._nursery = nursery
                 if trio.Nursery in plan.uses:
-                    tasks = await _ConnectionTasks.open(nursery)
+                    tasks = await ConnectionTasks.open(nursery)
                     state[trio.Nursery] = tasks.nursery
                     ws._cancel_on_disconnect(tasks.scope)
                 try:
@@ -572,32 +572,39 @@ class ASyncApp:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
-        state: dict[Any, Any] = {ASyncApp: self, type(self): self}
         failed: Message | None = None
-        async with trio.open_nursery() as nursery:
-            self._app_nursery = state[AppNursery] = nursery
+        async with trio.open_nursery() as lifespan:
+            tasks = AppTasks()
+            await lifespan.start(tasks.run)
+            self._app_tasks = tasks
             try:
-                for plan in self._on_startup:
-                    await plan.run(state)
-            except Exception as exc:
-                logger.error("Application startup failed", exc_info=exc)
-                failed = {"type": "lifespan.startup.failed", "message": _describe(exc)}
-            else:
-                await send({"type": "lifespan.startup.complete"})
-                await receive()  # lifespan.shutdown
-                await self.close_websockets(status.WS_1001_LEAVING)
-                for plan in self._on_shutdown:
-                    try:
-                        await plan.run(state)
-                    except Exception as exc:
-                        logger.error("Application shutdown hook failed", exc_info=exc)
-                        failed = failed or {
-                            "type": "lifespan.shutdown.failed",
-                            "message": _describe(exc),
-                        }
-            self._app_nursery = None
-            nursery.cancel_scope.cancel()
+                failed = await self._run_lifespan(tasks, receive, send)
+            finally:
+                self._app_tasks = None
+                tasks.stop()
         await send(failed or {"type": "lifespan.shutdown.complete"})
+
+    async def _run_lifespan(self, tasks: AppTasks, receive: Receive, send: Send) -> Message | None:
+        """Startup, wait for shutdown, then shutdown; return the failure message, if any."""
+        state: dict[Any, Any] = {ASyncApp: self, type(self): self, AppNursery: tasks.nursery}
+        try:
+            for plan in self._on_startup:
+                await plan.run(state)
+        except Exception as exc:
+            logger.error("Application startup failed", exc_info=exc)
+            return {"type": "lifespan.startup.failed", "message": _describe(exc)}
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await self.close_websockets(status.WS_1001_LEAVING)
+        failed: Message | None = None
+        state[AppNursery] = tasks.nursery  # a fresh one if a task failed meanwhile
+        for plan in self._on_shutdown:
+            try:
+                await plan.run(state)
+            except Exception as exc:
+                logger.error("Application shutdown hook failed", exc_info=exc)
+                failed = failed or {"type": "lifespan.shutdown.failed", "message": _describe(exc)}
+        return failed
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -609,40 +616,6 @@ class ASyncApp:
         from .serve import run
 
         run(self, host, port, **options)
-
-
-class _ConnectionTasks:
-    """The connection nursery handed to handlers as ``trio.Nursery``.
-
-    It lives in a host task so that its children can be cancelled (client gone) without
-    cancelling the handler, and can outlive the handler (background work after an HTTP
-    response) without holding the handler's frame.
-    """
-
-    def __init__(self) -> None:
-        self.scope = trio.CancelScope()
-        self.nursery: trio.Nursery
-        self._done = trio.Event()
-
-    @classmethod
-    async def open(cls, parent: trio.Nursery) -> "_ConnectionTasks":
-        tasks = cls()
-        await parent.start(tasks._host)
-        return tasks
-
-    async def _host(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self.scope:
-            try:
-                async with trio.open_nursery() as nursery:
-                    self.nursery = nursery
-                    task_status.started()
-                    await self._done.wait()
-            except* WebSocketDisconnect:
-                pass  # a task that talked to the client learnt it left: no error, as for handlers
-
-    def finish(self) -> None:
-        """The handler is done: let the tasks run to completion, then end."""
-        self._done.set()
 
 
 class _Exchange:
