@@ -168,6 +168,23 @@ async def test_scalar_parameters_are_query_parameters() -> None:
     assert bad.json() == {"detail": {"limit": "Must be a valid int."}}
 
 
+async def test_a_parameter_name_shared_by_hook_and_handler_keeps_each_its_own_type() -> None:
+    seen: list[Any] = []
+
+    class Log:
+        def on_request(self, limit: str, x_mode: http.Header = None) -> None:  # type: ignore[assignment]
+            seen.append((limit, x_mode))
+
+    def handler(limit: int, x_mode: http.Header = "default") -> Any:  # type: ignore[assignment]
+        return {"limit": limit, "type": type(limit).__name__, "mode": x_mode}
+
+    app = ASyncApp(routes=[Route("/s", "GET", handler)], event_hooks=[Log])
+    async with TestClient(app) as client:
+        response = await client.get("/s", params={"limit": "3"})
+    assert response.json() == {"limit": 3, "type": "int", "mode": "default"}
+    assert seen == [("3", None)]
+
+
 class Counter:
     def __init__(self) -> None:
         self.resolved = 0

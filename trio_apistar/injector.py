@@ -220,7 +220,13 @@ class Injector:
         resolve = component.resolve  # type: ignore[attr-defined]
         sub_params = list(signature(resolve).parameters.values())
         wants_parameter = any(p.annotation is inspect.Parameter for p in sub_params)
-        step_key: Hashable = (component, param.name) if wants_parameter else component
+        # A component that reads the requesting parameter resolves once per distinct parameter:
+        # ``limit: str`` in a hook and ``limit: int = 10`` in the handler are two values.
+        step_key: Hashable = (
+            (component, param.name, param.annotation, _hashable(param.default))
+            if wants_parameter
+            else component
+        )
         if step_key in seen:
             return step_key
         sub_owner = f"{type(component).__name__}.resolve"
@@ -301,3 +307,11 @@ def _merge(
 
 def _name(key: Any) -> str:
     return getattr(key, "__qualname__", None) or getattr(key, "__name__", None) or repr(key)
+
+
+def _hashable(value: Any) -> Hashable:
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", id(value))
+    return value  # type: ignore[no-any-return]
