@@ -318,7 +318,7 @@ async def test_a_failing_app_task_is_logged_and_the_app_keeps_its_nursery(
 
     app = ASyncApp(routes=[Route("/start", "GET", start)], on_shutdown=[stop])
     with caplog.at_level(logging.ERROR, logger="trio_apistar"):
-        async with TestClient(app) as client:
+        async with TestClient(app, raise_server_exceptions=False) as client:
             assert (await client.get("/start?job=sleep")).status_code == 200
             assert (await client.get("/start?job=crash")).status_code == 200
             with trio.fail_after(2):
@@ -329,3 +329,16 @@ async def test_a_failing_app_task_is_logged_and_the_app_keeps_its_nursery(
     assert log == ["sibling cancelled", "shutdown hook ran", "sibling cancelled"]
     failures = [r for r in caplog.records if "AppNursery failed" in r.getMessage()]
     assert len(failures) == 1
+
+
+async def test_a_failing_app_task_reaches_the_test_at_exit_by_default() -> None:
+    async def start(nursery: AppNursery) -> None:
+        async def crash() -> None:
+            raise ValueError("background job broke")
+
+        nursery.start_soon(crash)
+
+    app = ASyncApp(routes=[Route("/start", "GET", start)])
+    with pytest.raises(ValueError, match="background job broke"):
+        async with TestClient(app) as client:
+            assert (await client.get("/start")).status_code == 204

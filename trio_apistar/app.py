@@ -265,7 +265,7 @@ class ASyncApp:
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            await self._lifespan(scope, receive, send)
         else:
             raise RuntimeError(f"Unknown ASGI scope type {kind!r}")
 
@@ -568,7 +568,7 @@ class ASyncApp:
 
     # -- lifespan --------------------------------------------------------------------------
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
@@ -582,6 +582,8 @@ class ASyncApp:
             finally:
                 self._app_tasks = None
                 tasks.stop()
+        if tasks.errors and RAISE_EXTENSION in (scope.get("extensions") or {}):
+            raise tasks.errors[0]  # a test client wants it, rather than a log line
         await send(failed or {"type": "lifespan.shutdown.complete"})
 
     async def _run_lifespan(self, tasks: AppTasks, receive: Receive, send: Send) -> Message | None:

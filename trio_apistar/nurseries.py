@@ -63,6 +63,8 @@ class AppTasks:
 
     def __init__(self) -> None:
         self.nursery: trio.Nursery | None = None
+        #: What failed tasks raised, oldest first (logged as they happen).
+        self.errors: list[Exception] = []
         self._stopping = trio.Event()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -78,6 +80,7 @@ class AppTasks:
                     await self._stopping.wait()
                     nursery.cancel_scope.cancel()
             except Exception as exc:
+                self.errors.append(exc)
                 logger.error(
                     "A task in the AppNursery failed (its sibling tasks were cancelled)",
                     exc_info=exc,

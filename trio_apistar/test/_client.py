@@ -94,7 +94,9 @@ class TestClient(httpx.AsyncClient):
     async def __aenter__(self) -> TestClient:
         """Open the client and run the app's lifespan startup; raises ``LifespanFailed``."""
         await super().__aenter__()
-        self._lifespan = _Lifespan(self.app, self.lifespan_state, _timeout_of(self.timeout.read))
+        self._lifespan = _Lifespan(
+            self.app, self.lifespan_state, _timeout_of(self.timeout.read), self._extensions
+        )
         try:
             await self._lifespan.__aenter__()
         except BaseException:
@@ -180,9 +182,12 @@ class _Lifespan:
     lifespan protocol and is tolerated (as servers do); once it asked, its errors are raised.
     """
 
-    def __init__(self, app: ASGIApp, state: dict[str, Any], timeout: float) -> None:
+    def __init__(
+        self, app: ASGIApp, state: dict[str, Any], timeout: float, extensions: dict[str, Any]
+    ) -> None:
         self._app = app
         self._state = state
+        self._extensions = extensions
         self._timeout = timeout
         self._to_app, self._app_inbox = trio.open_memory_channel[Message](2)
         self._app_outbox, self._from_app = trio.open_memory_channel[Message](math.inf)
@@ -227,6 +232,7 @@ class _Lifespan:
             "type": "lifespan",
             "asgi": {"version": "3.0", "spec_version": "2.0"},
             "state": self._state,
+            "extensions": dict(self._extensions),
         }
         async with self._app_outbox:
             try:
