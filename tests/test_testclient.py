@@ -192,9 +192,21 @@ async def test_lifespan_startup_timeout(autojump_clock: trio.abc.Clock) -> None:
         await receive()
         await trio.sleep_forever()
 
-    with pytest.raises(TimeoutError, match="lifespan startup"):
+    with trio.fail_after(60), pytest.raises(TimeoutError, match="lifespan startup"):
         async with TestClient(app, timeout=1):
             pass  # pragma: no cover
+
+
+async def test_lifespan_shutdown_timeout(autojump_clock: trio.abc.Clock) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await trio.sleep_forever()
+
+    with trio.fail_after(60), pytest.raises(TimeoutError, match="lifespan shutdown"):
+        async with TestClient(app, timeout=1):
+            pass
 
 
 # -- WebSockets -------------------------------------------------------------------------------
@@ -250,6 +262,34 @@ async def test_websocket_scope_subprotocols_headers_query() -> None:
         assert ws.subprotocol == "chat.v2"
         await ws.send_text("whoami")
         assert await ws.receive_json() == {"path": "/ws/room", "query": "n=1", "token": "t"}
+
+
+async def test_client_headers_and_cookies_reach_websocket_sessions() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.send_json({k: ws.headers.get(k) for k in ("x-client", "x-session", "cookie")})
+
+    app = ASyncApp(routes=[Route("/ws", "GET", handler)])
+    async with TestClient(app, headers={"X-Client": "c"}, cookies={"sid": "42"}) as client:
+        async with client.websocket_connect("/ws", headers={"X-Session": "s"}) as ws:
+            assert await ws.receive_json() == {
+                "x-client": "c",
+                "x-session": "s",
+                "cookie": "sid=42",
+            }
+
+
+async def test_the_server_close_reason_reaches_the_test() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.close(4002, "room closed")
+
+    async with TestClient(ASyncApp(routes=[Route("/ws", "GET", handler)])) as client:
+        async with client.websocket_connect("/ws") as ws:
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4002, "room closed")
+    assert (ws.close_code, ws.close_reason) == (4002, "room closed")
 
 
 async def test_websocket_exit_sends_disconnect_1000_and_close_sends_its_code() -> None:
@@ -403,9 +443,17 @@ async def test_websocket_app_ignoring_disconnect_fails_at_exit(
         await send({"type": "websocket.accept"})
         await trio.sleep_forever()
 
-    with pytest.raises(TimeoutError, match="did not return"):
+    with trio.fail_after(60), pytest.raises(TimeoutError, match="did not return"):
         async with TestClient(app).websocket_connect("/ws", timeout=2):
             pass
+
+
+async def test_a_session_used_without_async_with_says_so() -> None:
+    session = TestClient(ws_echo).websocket_connect("/ws")
+    with pytest.raises(RuntimeError, match="async with"):
+        await session.send_text("hello")
+    with pytest.raises(RuntimeError, match="async with"):
+        await session.receive_text()
 
 
 async def test_websocket_protocol_misuse_by_app_is_an_error() -> None:

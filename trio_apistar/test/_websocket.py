@@ -101,6 +101,7 @@ class WebSocketSession:
         Raises ``WebSocketClosed`` (or the app's exception) if the app is gone, and
         ``trio.ClosedResourceError`` after ``close()``.
         """
+        self._require_entered()
         if self._client_closed:
             raise trio.ClosedResourceError("this WebSocket session was closed by the test")
         if self._app_state == "closed" or self._app_done.is_set():
@@ -127,6 +128,7 @@ class WebSocketSession:
         Raises ``WebSocketClosed`` when the app closed, the app's exception, ``TimeoutError``,
         and ``trio.ClosedResourceError`` after ``close()``.
         """
+        self._require_entered()
         if self._client_closed:
             raise trio.ClosedResourceError("this WebSocket session was closed by the test")
         if self.close_code is not None:
@@ -237,6 +239,12 @@ class WebSocketSession:
             self._to_app.close()
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _require_entered(self) -> None:
+        if self._nursery is None:
+            raise RuntimeError(
+                "the app is not running: use 'async with client.websocket_connect(...) as ws:'"
+            )
 
     async def _next(self) -> Message:
         """The next message from the app, within the timeout; raises once the app is gone."""
