@@ -7,7 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_apistar import AppNursery, ASyncApp, Route, http
+from trio_apistar import AppNursery, ASGISend, ASyncApp, Route, http
 from trio_apistar.exceptions import BadRequest, Forbidden, NotFound
 from trio_apistar.test import LifespanFailed, TestClient
 
@@ -342,3 +342,92 @@ async def test_a_failing_app_task_reaches_the_test_at_exit_by_default() -> None:
     with pytest.raises(ValueError, match="background job broke"):
         async with TestClient(app) as client:
             assert (await client.get("/start")).status_code == 204
+
+
+async def test_a_handler_answering_through_asgi_send_gets_no_second_response() -> None:
+    async def raw(send: ASGISend) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"raw"})
+
+    async def raw_async(send: ASGISend, body: http.Body) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    app = ASyncApp(routes=[Route("/raw", "GET", raw), Route("/raw", "POST", raw_async)])
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append((message["type"], message.get("status"), message.get("body")))
+
+    for method, body in (("GET", b""), ("POST", b"echo")):
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": "/raw",
+            "headers": [],
+            "query_string": b"",
+        }
+        to_app, inbox = trio.open_memory_channel[dict[str, Any]](1)
+        to_app.send_nowait({"type": "http.request", "body": body})
+        with trio.fail_after(2):
+            await app(scope, inbox.receive, send)
+    assert sent == [
+        ("http.response.start", 200, None),
+        ("http.response.body", None, b"raw"),
+        ("http.response.start", 201, None),
+        ("http.response.body", None, b"echo"),
+    ]
+
+
+async def test_responses_http_cannot_carry_are_500s_logged_like_handler_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def bad_header() -> http.Response:
+        return http.Response("x", headers={"x-price": "5 €"})
+
+    def not_json() -> dict[str, float]:
+        return {"x": float("nan")}
+
+    class LateHeader:
+        def on_response(self, response: http.Response, path: http.Path) -> None:
+            if path == "/late":
+                response.headers["x-note"] = "naïve ✓"
+
+    def late() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    async def broken_stream() -> http.StreamingResponse:
+        async def chunks() -> Any:
+            yield b"part"
+            raise OSError("disk gone")
+
+        return http.StreamingResponse(chunks())
+
+    app = ASyncApp(
+        routes=[
+            Route("/bad-header", "GET", bad_header),
+            Route("/nan", "GET", not_json),
+            Route("/late", "GET", late),
+            Route("/stream", "GET", broken_stream),
+        ],
+        event_hooks=[LateHeader()],
+    )
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        async with TestClient(app, raise_server_exceptions=False) as client:
+            for path in ("/bad-header", "/nan", "/late"):
+                response = await client.get(path)
+                assert response.status_code == 500, path
+                assert response.json() == {"detail": "Internal server error"}
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append((message.get("status"), message.get("body"), message.get("more_body")))
+
+        to_app, inbox = trio.open_memory_channel[dict[str, Any]](1)
+        to_app.send_nowait({"type": "http.request", "body": b""})
+        scope = {"type": "http", "method": "GET", "path": "/stream", "headers": []}
+        with trio.fail_after(2):
+            await app(scope, inbox.receive, send)
+    assert sent == [(200, None, None), (None, b"part", True)]  # cut short: the status was out
+    logged = [type(r.exc_info[1]).__name__ for r in caplog.records if r.exc_info]
+    assert logged == ["ValueError", "ValueError", "UnicodeEncodeError", "OSError"]

@@ -34,7 +34,7 @@ from .exceptions import (
     WebSocketInvalidData,
     WebSocketProtocolError,
 )
-from .http import Body, HTMLResponse, JSONResponse, PathParams, Response
+from .http import Body, HTMLResponse, JSONResponse, PathParams, Response, StreamingResponse
 from .injector import Component, Injector, Plan
 from .nurseries import AppNursery, AppTasks, ConnectionTasks
 from .routing import Include, Route, Router
@@ -328,6 +328,10 @@ class ASyncApp:
             await response.send(send)
             return
         state = self._state(scope, receive, send, route, params, plan)
+        if ASGISend in plan.uses:
+            # The handler may answer through the raw send: then the framework must not.
+            exchange = state[_Exchange] = _Exchange(send)
+            state[ASGISend] = exchange.send
         if plan.inline:
             error = await self._respond(plan, state, send)
             if error is not None:
@@ -346,7 +350,7 @@ class ASyncApp:
     async def _http_in_nursery(
         self, plan: _RoutePlan, state: dict[Any, Any], receive: Receive, send: Send
     ) -> None:
-        exchange = _Exchange(send)
+        exchange: _Exchange = state.get(_Exchange) or _Exchange(send)
         handler_scope = trio.CancelScope()
         tasks: ConnectionTasks | None = None
         error: BaseException | None = None
@@ -405,7 +409,17 @@ class ASyncApp:
             except Exception as exc:
                 error = exc
                 response = await self._report(exc, plan, state, instances) or _server_error()
-        await response.send(send)
+        if ASGISend in plan.uses and state[_Exchange].started:
+            return error  # the handler answered through ASGISend itself
+        try:
+            await response.send(send)
+        except Exception as exc:
+            # A header value that is not latin-1 (set after the response was made), a streaming
+            # body that failed part-way: logged and reported like any handler error.
+            await self._report(exc, plan, state, instances)
+            if not isinstance(response, StreamingResponse):
+                await _server_error().send(send)  # its headers failed: nothing went out
+            return error or exc
         return error
 
     async def _report(

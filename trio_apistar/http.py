@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NewType
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 __all__ = [
     "URL",
@@ -106,7 +106,8 @@ class Response:
     """An HTTP response: bytes (or text, encoded as UTF-8), a status code and headers.
 
     ``headers`` is a plain dict, so ``on_response`` hooks can add to it. ``content-type`` and
-    ``content-length`` are filled in when sent unless already present.
+    ``content-length`` are filled in when sent unless already present. Raises ``ValueError`` for
+    a header HTTP cannot carry (a name that is not ASCII, a value that is not latin-1).
     """
 
     media_type: str | None = None
@@ -121,6 +122,13 @@ class Response:
     ) -> None:
         self.status_code = status_code
         self.headers: dict[str, str] = dict(headers or {})
+        for name, value in self.headers.items():
+            try:
+                name.encode("ascii"), value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"Header {name!r}: {value!r} does not fit HTTP (ASCII names, latin-1 values)"
+                ) from None
         if media_type is not None:
             self.media_type = media_type
         self.body = self.render(content)

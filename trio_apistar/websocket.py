@@ -108,7 +108,7 @@ _OPEN_FOR_RECEIVE = (WebSocketState.CONNECTED, WebSocketState.DISCONNECTED)
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _channel_of(receive: Receive) -> "trio.MemoryReceiveChannel[Message] | None":
