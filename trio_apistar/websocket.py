@@ -356,6 +356,10 @@ class WebSocket:
         """
         if self._state not in _OPEN_FOR_RECEIVE:
             self._raise_for_state("receive")
+        channel = self._receive_channel
+        if channel is None and not self._early:
+            assert self._inbox is not None
+            return await self._receive_direct(self._inbox)
         # Cancellation is checked before a message is taken, never after: a message taken is a
         # message returned. A message already waiting is returned without a trip through the
         # scheduler (whoever fills the channel cannot refill it without running, so this
@@ -363,10 +367,7 @@ class WebSocket:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._early:
             return self._early.popleft()
-        channel = self._receive_channel
-        if channel is None:
-            assert self._inbox is not None
-            return await self._receive_direct(self._inbox)
+        assert channel is not None
         try:
             return channel.receive_nowait()
         except trio.WouldBlock:
@@ -385,17 +386,9 @@ class WebSocket:
         self._sends_in_a_row = 0
         while True:
             try:
-                message = inbox.receive_nowait()
-            except trio.WouldBlock:
-                message = None
+                message = await inbox.receive()  # cancelled, it takes nothing
             except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
-                await trio.lowlevel.cancel_shielded_checkpoint()
                 raise self._inbox_ended(exc) from None
-            if message is None:
-                try:
-                    message = await inbox.receive()
-                except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
-                    raise self._inbox_ended(exc) from None
             kind = message["type"]
             if kind == "websocket.receive":
                 data = self._data_of(message)
