@@ -111,8 +111,12 @@ async def test_background_task_runs_after_the_response(server: LiveServer) -> No
     assert events == ["background-responding", "background-done"]
 
 
-async def test_flooding_a_handler_that_does_not_read_is_held_back(server: LiveServer) -> None:
-    """Backpressure: the client is blocked long before server memory grows with what it sends."""
+@pytest.mark.parametrize("path", ["/not-reading", "/not-reading-watched"])
+async def test_flooding_a_handler_that_does_not_read_is_held_back(
+    server: LiveServer, path: str
+) -> None:
+    """Backpressure: the client is blocked long before server memory grows with what it sends,
+    whether the handler reads Hypercorn's channel directly or through its reader task."""
     chunk = b"z" * (512 * 1024)
     attempts = 200  # 100 MiB, if nothing held the client back
     before = (await _stats(server))["rss_kb"]
@@ -125,7 +129,7 @@ async def test_flooding_a_handler_that_does_not_read_is_held_back(server: LiveSe
             sent += 1
 
     with trio.fail_after(30):
-        async with open_websocket_url(server.ws_url + "/not-reading") as ws:
+        async with open_websocket_url(server.ws_url + path) as ws:
             assert await ws.get_message() == "ready"
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(flood, ws)
@@ -141,7 +145,8 @@ async def test_flooding_a_handler_that_does_not_read_is_held_back(server: LiveSe
     assert grown_mib < 40, f"server grew {grown_mib:.1f} MiB for {sent} messages sent"
 
 
-def _raw_handshake(port: int, path: str) -> socket.socket:
+def _raw_handshake(port: int, path: str, wait_for: bytes = b"") -> socket.socket:
+    """A WebSocket opened by hand; returns once the 101 (and ``wait_for``, if given) arrived."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
@@ -150,7 +155,7 @@ def _raw_handshake(port: int, path: str) -> socket.socket:
     )
     sock.sendall(request.encode())
     response = b""
-    while b"\r\n\r\n" not in response:
+    while b"\r\n\r\n" not in response or wait_for not in response.partition(b"\r\n\r\n")[2]:
         data = sock.recv(4096)
         assert data, "server closed during the handshake"
         response += data
@@ -177,7 +182,7 @@ def _masked_close(code: int) -> bytes:
 
 
 async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServer) -> None:
-    rounds = 400  # x5 kinds = 2,000 connections
+    rounds = 300  # x7 kinds = 2,100 connections
 
     async def normal() -> None:
         async with open_websocket_url(server.ws_url + "/echo") as ws:
@@ -198,6 +203,12 @@ async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServ
     def reset_mid_receive() -> None:
         _reset(_raw_handshake(server.port, "/blocked-receive"))
 
+    def reset_while_watched() -> None:  # a reader task, cancel_on_disconnect
+        _reset(_raw_handshake(server.port, "/blocked-sleep", wait_for=b"ready"))
+
+    def reset_with_tasks() -> None:  # a reader task and a connection-nursery task
+        _reset(_raw_handshake(server.port, "/with-task", wait_for=b"beat"))
+
     def reset_mid_message() -> None:
         sock = _raw_handshake(server.port, "/echo")
         frame = _masked_text(b"hello there")
@@ -206,7 +217,14 @@ async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServ
 
     async def one_round() -> None:
         await normal()
-        for kind in (reset_mid_send, close_mid_send, reset_mid_receive, reset_mid_message):
+        for kind in (
+            reset_mid_send,
+            close_mid_send,
+            reset_mid_receive,
+            reset_while_watched,
+            reset_with_tasks,
+            reset_mid_message,
+        ):
             await trio.to_thread.run_sync(kind)
 
     async def settled(baseline: dict[str, int]) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """An app that reports, over HTTP, what its handlers saw: for the structured-concurrency tests."""
 
+import contextlib
 import os
 from typing import Any
 
@@ -84,6 +85,18 @@ async def not_reading(ws: WebSocket) -> None:
         pass
 
 
+async def not_reading_watched(ws: WebSocket) -> None:
+    """As ``not_reading``, but watching for the client meanwhile: the reader task and the
+    WebSocket's own channel hold the flood back."""
+    await ws.connect()
+    await ws.send("ready")
+    with trio.move_on_after(2.5), contextlib.suppress(WebSocketDisconnect):
+        with ws.cancel_on_disconnect():
+            await trio.sleep_forever()
+    async for _ in ws:
+        pass
+
+
 async def long_poll() -> dict[str, Any]:
     try:
         await trio.sleep_forever()
@@ -144,6 +157,7 @@ app = ASyncApp(
             echo,
             chatty,
             not_reading,
+            not_reading_watched,
             long_poll,
             background,
             stats,
