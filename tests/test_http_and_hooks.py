@@ -7,7 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_apistar import AppNursery, ASGISend, ASyncApp, Route, http
+from trio_apistar import AppNursery, ASGISend, ASyncApp, Route, WebSocket, http
 from trio_apistar.exceptions import BadRequest, Forbidden, NotFound
 from trio_apistar.test import LifespanFailed, TestClient
 
@@ -431,3 +431,51 @@ async def test_responses_http_cannot_carry_are_500s_logged_like_handler_errors(
     assert sent == [(200, None, None), (None, b"part", True)]  # cut short: the status was out
     logged = [type(r.exc_info[1]).__name__ for r in caplog.records if r.exc_info]
     assert logged == ["ValueError", "ValueError", "UnicodeEncodeError", "OSError"]
+
+
+async def test_on_response_hooks_see_the_errors_made_before_any_handler() -> None:
+    """A CORS hook must reach 404s, the 405 an OPTIONS preflight gets, 413s and 426s."""
+    seen: list[tuple[str, int, object]] = []
+
+    class Cors:
+        def on_response(self, request: http.Request, response: http.Response, route: Route) -> None:
+            seen.append((request.url.path, response.status_code, route and route.url))
+            response.headers["access-control-allow-origin"] = "*"
+
+    def items() -> list[int]:
+        return [1]
+
+    def upload(body: http.Body) -> dict[str, int]:
+        return {"size": len(body)}  # pragma: no cover
+
+    async def ws(ws: WebSocket) -> None:
+        await ws.connect()  # pragma: no cover
+
+    app = ASyncApp(
+        routes=[
+            Route("/items", "GET", items),
+            Route("/upload", "POST", upload),
+            Route("/ws", "GET", ws),
+        ],
+        event_hooks=[Cors],
+        max_body_size=10,
+    )
+    async with TestClient(app) as client:
+        responses = [
+            await client.get("/items"),
+            await client.get("/nowhere"),
+            await client.options("/items"),
+            await client.post("/upload", content=b"x" * 11),
+            await client.get("/ws"),
+        ]
+    assert [r.status_code for r in responses] == [200, 404, 405, 413, 426]
+    assert all(r.headers["access-control-allow-origin"] == "*" for r in responses)
+    assert responses[2].headers["allow"] == "GET"
+    assert responses[1].json() == {"detail": "Not found"}
+    assert seen == [
+        ("/items", 200, "/items"),
+        ("/nowhere", 404, None),
+        ("/items", 405, None),
+        ("/upload", 413, "/upload"),
+        ("/ws", 426, "/ws"),
+    ]

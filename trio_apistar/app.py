@@ -171,6 +171,7 @@ class ASyncApp:
         self._routes = {
             compiled.route: self._plan_route(compiled.route) for compiled in self.router.routes
         }
+        self._no_route = self._plan_no_route()
 
     # -- building --------------------------------------------------------------------------
 
@@ -216,6 +217,19 @@ class ASyncApp:
                         f"{cls.__qualname__}.{name} asks for both a WebSocket and an HTTP "
                         "response, so it would never run"
                     )
+
+    def _plan_no_route(self) -> _RoutePlan:
+        """The plan for error responses made before a handler runs (404, 405, 413, 426).
+
+        Only the HTTP ``on_response`` and ``on_error`` hooks run for them (a CORS hook must see
+        a 405 to an OPTIONS preflight); ``Route`` is ``None`` and the body is empty.
+        """
+        hooks = self._hooks["http"]
+        uses = {key for name in _HOOK_NAMES for hook in hooks[name] for key in hook.plan.uses}
+        nothing = self.injector.plan(lambda: None, ())
+        return _RoutePlan(
+            "http", nothing, [], hooks["on_response"], hooks["on_error"], frozenset(uses), {}
+        )
 
     def _plan_route(self, route: Route) -> _RoutePlan:
         named = {name: ("path", name) for name in self.router_params(route)}
@@ -316,7 +330,7 @@ class ASyncApp:
         try:
             route, params = self.router.match(scope["path"], scope["method"])
         except HTTPException as exc:
-            await _error_response(exc).send(send)
+            await self._http_error(_error_response(exc), scope, receive, send)
             return
         plan = self._routes[route]
         if plan.kind != "http":
@@ -325,7 +339,7 @@ class ASyncApp:
                 426,
                 {"upgrade": "websocket"},
             )
-            await response.send(send)
+            await self._http_error(response, scope, receive, send, route)
             return
         state = self._state(scope, receive, send, route, params, plan)
         if ASGISend in plan.uses:
@@ -341,14 +355,41 @@ class ASyncApp:
             try:
                 state[Body] = await self._read_body(scope, receive)
             except HTTPException as exc:
-                await _error_response(exc).send(send)
+                await self._http_error(_error_response(exc), scope, receive, send, route)
                 return
             except _ClientGone:
                 return
         await self._http_in_nursery(plan, state, receive, send)
 
+    async def _http_error(
+        self,
+        response: Response,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route | None = None,
+    ) -> None:
+        """Send an error response made before any handler ran, through the on_response hooks."""
+        plan = self._no_route
+        if not plan.on_response:
+            await response.send(send)
+            return
+        state = self._state(scope, receive, send, route, {}, plan)  # type: ignore[arg-type]
+        state[Body] = b""
+        if trio.Nursery in plan.uses or ASGIReceive in plan.uses:
+            await self._http_in_nursery(plan, state, receive, send, response)
+            return
+        error = await self._respond(plan, state, send, response)
+        if error is not None:
+            self._maybe_reraise(state, error)
+
     async def _http_in_nursery(
-        self, plan: _RoutePlan, state: dict[Any, Any], receive: Receive, send: Send
+        self,
+        plan: _RoutePlan,
+        state: dict[Any, Any],
+        receive: Receive,
+        send: Send,
+        preset: Response | None = None,
     ) -> None:
         exchange: _Exchange = state.get(_Exchange) or _Exchange(send)
         handler_scope = trio.CancelScope()
@@ -367,7 +408,7 @@ class ASyncApp:
                         _watch_http_disconnect, receive, exchange, to_cancel, watcher
                     )
                 with handler_scope:
-                    error = await self._respond(plan, state, exchange.send)
+                    error = await self._respond(plan, state, exchange.send, preset)
                 watcher.cancel()
                 if tasks is not None:
                     tasks.finish()
@@ -381,17 +422,21 @@ class ASyncApp:
             self._maybe_reraise(state, error)
 
     async def _respond(
-        self, plan: _RoutePlan, state: dict[Any, Any], send: Send
+        self, plan: _RoutePlan, state: dict[Any, Any], send: Send, preset: Response | None = None
     ) -> Exception | None:
-        """Run hooks and handler, send the response; return the unhandled error, if any."""
+        """Run hooks and handler (or take the ``preset`` response), send the response; return
+        the unhandled error, if any."""
         instances = self._instances()
         error: Exception | None = None
         try:
-            for hook in plan.on_request:
-                await hook.plan.run(state, instances[hook.index])
-            handler = plan.handler
-            result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
-            response = _to_response(result)
+            if preset is not None:
+                response = preset
+            else:
+                for hook in plan.on_request:
+                    await hook.plan.run(state, instances[hook.index])
+                handler = plan.handler
+                result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
+                response = _to_response(result)
         except HTTPException as exc:
             response = _error_response(exc)
         except Exception as exc:
