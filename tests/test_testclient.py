@@ -625,3 +625,25 @@ async def test_asyncapp_refusal_uses_the_denial_response() -> None:
                 pass  # pragma: no cover
     assert info.value.status_code == 401
     assert "members only" in info.value.response.text
+
+
+async def test_a_server_close_is_reported_without_waiting_for_the_app_to_return(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    cleaned_up: list[float] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.close(4000)
+        await trio.sleep(2)  # cleanup that takes a while
+        cleaned_up.append(trio.current_time())
+
+    async with TestClient(ASyncApp(routes=[Route("/ws", "GET", handler)])) as client:
+        async with client.websocket_connect("/ws", timeout=3) as ws:
+            start = trio.current_time()
+            with trio.fail_after(10), pytest.raises(WebSocketClosed) as closed:
+                await ws.receive_text()
+            reported = trio.current_time()
+    assert closed.value.code == 4000
+    assert reported == start  # not after the app's 2 s of cleanup
+    assert cleaned_up == [start + 2]  # which the session's end still waited for

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import trio
+import trio.testing
 
 from .._types import ASGIApp, Message, Scope
 from ._errors import WebSocketClosed, WebSocketDenied, _unwrap
@@ -139,8 +140,9 @@ class WebSocketSession:
             self.close_reason = message.get("reason") or ""
             if self._raise_server_exceptions:
                 # An app that re-raises its error right after closing: report the error itself.
-                with trio.move_on_after(self.timeout):
-                    await self._app_done.wait()
+                # It does so before it next blocks, so there is no need to wait for an app that
+                # lingers after its close (in a sleep, a cleanup) to return.
+                await self._wait_app_done_or_blocked()
             self._raise_app_gone()
         return message
 
@@ -278,6 +280,16 @@ class WebSocketSession:
         """The app's exception, once, if it is to be raised in the test."""
         error, self._app_error = self._app_error, None
         return error if self._raise_server_exceptions else None
+
+    async def _wait_app_done_or_blocked(self) -> None:
+        async def first(wait: Any, done: trio.CancelScope) -> None:
+            await wait()
+            done.cancel()
+
+        with trio.move_on_after(self.timeout):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first, self._app_done.wait, nursery.cancel_scope)
+                nursery.start_soon(first, trio.testing.wait_all_tasks_blocked, nursery.cancel_scope)
 
     def _raise_app_gone(self) -> None:
         """Raise why the app no longer talks: its exception, its close, or Hypercorn's default."""
