@@ -88,6 +88,31 @@ def test_reverse_url_with_namespaces() -> None:
         app.reverse_url("detail")
 
 
+async def test_reverse_url_quotes_values_and_checks_they_lead_back(client: TestClient) -> None:
+    app = ASyncApp(routes=routes)
+    assert app.reverse_url("_name", name="a b?c#d") == "/names/a%20b%3Fc%23d"
+    assert app.reverse_url("_files", path="x y/z") == "/files/x%20y/z"
+    for route_name, params in [
+        ("detail", {"user_id": "abc"}),
+        ("_name", {"name": "a/b"}),
+        ("_price", {"amount": "cheap"}),
+    ]:
+        with pytest.raises(ValueError, match="does not match"):
+            app.reverse_url(route_name, **params)
+    response = await client.get(app.reverse_url("_name", name="a b?c#d"))
+    assert response.json() == {"name": "a b?c#d"}
+
+
+def test_two_routes_for_the_same_dynamic_url_and_method_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"Two routes for GET /users/\{user_id\}"):
+        ASyncApp(
+            routes=[
+                Route("/users/{user_id}", "GET", _user),
+                Route("/users/{user_id}", "GET", _user, name="again"),
+            ]
+        )
+
+
 def test_path_parameter_must_be_a_handler_parameter() -> None:
     def handler() -> None: ...
 

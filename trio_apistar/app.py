@@ -266,7 +266,7 @@ class ASyncApp:
                 return list(compiled.converters)
         return []
 
-    def reverse_url(self, name: str, **params: Any) -> str:
+    def reverse_url(self, name: str, /, **params: Any) -> str:
         """The URL of the route named ``name`` (``'namespace:name'`` inside an ``Include``)."""
         return self.router.reverse_url(name, **params)
 

@@ -14,6 +14,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from .exceptions import ConfigurationError, MethodNotAllowed, NotFound
 from .injector import signature
@@ -156,6 +157,8 @@ class Router:
                     raise ConfigurationError(f"Two routes for {route.method} {url}")
                 methods[route.method] = compiled
             else:
+                if any(d.url == url and d.route.method == route.method for d in self._dynamic):
+                    raise ConfigurationError(f"Two routes for {route.method} {url}")
                 self._dynamic.append(compiled)
 
     def match(self, path: str, method: str) -> Match:
@@ -192,10 +195,13 @@ class Router:
             raise MethodNotAllowed(headers={"allow": ", ".join(sorted(allowed))})
         raise NotFound()
 
-    def reverse_url(self, name: str, **params: Any) -> str:
+    def reverse_url(self, name: str, /, **params: Any) -> str:
         """The URL of the route called ``name`` with ``params`` filled in.
 
-        Raises ``NotFound`` for an unknown name and ``ValueError`` for missing or extra params.
+        Values are percent-encoded (``/`` is kept in ``{+path}`` parameters). Raises
+        ``NotFound`` for an unknown name and ``ValueError`` for missing or extra params, or
+        values the route would not match (``'x'`` for an int, a ``/`` in a one-segment
+        parameter).
         """
         compiled = self._by_name.get(name)
         if compiled is None:
@@ -206,7 +212,20 @@ class Router:
                 f"Route {name!r} takes parameters {sorted(expected)}, got {sorted(params)}"
             )
 
-        def fill(match: re.Match[str]) -> str:
-            return str(params[match.group(2)])
+        def fill(match: re.Match[str], quoted: bool) -> str:
+            plus, param, kind = match.groups()
+            value = str(params[param])
+            if not quoted:
+                return value
+            return quote(value, safe="/" if plus or kind == "path" else "")
 
-        return _PARAM.sub(fill, compiled.url)
+        path = _PARAM.sub(lambda m: fill(m, quoted=False), compiled.url)
+        # The URL must lead back to this route with these very values (an int where an int is
+        # expected, no '/' inside a one-segment parameter).
+        found = compiled.regex.fullmatch(path) if compiled.regex is not None else None
+        if compiled.regex is not None and (
+            found is None
+            or any(found.group(name) != str(params[name]) for name in compiled.converters)
+        ):
+            raise ValueError(f"Route {name!r} does not match the parameters {params!r}")
+        return _PARAM.sub(lambda m: fill(m, quoted=True), compiled.url)
