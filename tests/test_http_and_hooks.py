@@ -9,6 +9,7 @@ import trio.testing
 
 from trio_apistar import AppNursery, ASGISend, ASyncApp, Route, WebSocket, http
 from trio_apistar.exceptions import BadRequest, Forbidden, NotFound
+from trio_apistar.forms import UploadedFile
 from trio_apistar.test import LifespanFailed, TestClient
 
 
@@ -479,3 +480,43 @@ async def test_on_response_hooks_see_the_errors_made_before_any_handler() -> Non
         ("/upload", 413, "/upload"),
         ("/ws", 426, "/ws"),
     ]
+
+
+async def test_multipart_forms_become_request_data_with_uploaded_files() -> None:
+    def upload(data: http.RequestData) -> dict[str, Any]:
+        return {
+            name: (
+                [value.filename, value.content_type, value.content.decode()]
+                if isinstance(value, UploadedFile)
+                else value
+            )
+            for name, value in data.items()
+        }
+
+    app = ASyncApp(routes=[Route("/upload", "POST", upload)], max_body_size=2000)
+    async with TestClient(app) as client:
+        ok = await client.post(
+            "/upload",
+            data={"title": "Café", "tag": "x"},
+            files={"doc": ("notes.txt", b"hello\r\n--not a boundary", "text/plain")},
+        )
+        no_boundary = await client.post(
+            "/upload", content=b"x", headers={"content-type": "multipart/form-data"}
+        )
+        truncated = await client.post(
+            "/upload",
+            content=b'--b\r\ncontent-disposition: form-data; name="a"\r\n\r\nvalue',
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        too_big = await client.post("/upload", files={"doc": ("big.bin", b"x" * 3000)})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {
+        "title": "Café",
+        "tag": "x",
+        "doc": ["notes.txt", "text/plain", "hello\r\n--not a boundary"],
+    }
+    assert no_boundary.status_code == 400
+    assert "boundary" in no_boundary.json()["detail"]
+    assert truncated.status_code == 400
+    assert truncated.json()["detail"].startswith("Malformed multipart body")
+    assert too_big.status_code == 413

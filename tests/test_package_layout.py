@@ -12,6 +12,7 @@ LAYERS = {
     "exceptions": 0,
     "datastructures": 1,
     "http": 2,
+    "forms": 2,
     "websocket": 2,
     "injector": 2,
     "routing": 3,

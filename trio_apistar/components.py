@@ -10,11 +10,11 @@ import json
 import types
 import typing
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ._types import ASGIScope
 from .datastructures import URL, Headers, QueryParams
 from .exceptions import BadRequest, UnsupportedMediaType, ValidationError
+from .forms import parse_multipart, parse_urlencoded
 from .http import (
     Body,
     Header,
@@ -158,7 +158,8 @@ class ScalarQueryParamComponent(Component):
 
 
 class RequestDataComponent(Component):
-    """The body parsed by its content type: JSON, or a url-encoded form (``None`` if empty)."""
+    """The body parsed by its content type: JSON, a url-encoded form or a multipart form (a
+    dict, with :class:`~trio_apistar.forms.UploadedFile` for files); ``None`` if empty."""
 
     def resolve(self, body: Body, headers: Headers) -> RequestData:
         if not body:
@@ -170,14 +171,12 @@ class RequestDataComponent(Component):
             except ValueError as exc:
                 raise BadRequest(f"Malformed JSON in the request body: {exc}") from None
         if content_type == "application/x-www-form-urlencoded":
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise BadRequest("The form body is not valid UTF-8") from None
-            return RequestData(dict(parse_qsl(text, keep_blank_values=True)))
+            return RequestData(parse_urlencoded(body))
+        if content_type == "multipart/form-data":
+            return RequestData(parse_multipart(body, headers["content-type"]))
         raise UnsupportedMediaType(
             f"Cannot parse a {content_type or 'body without content-type'}: send "
-            "application/json or application/x-www-form-urlencoded"
+            "application/json, application/x-www-form-urlencoded or multipart/form-data"
         )
 
 
