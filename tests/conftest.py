@@ -34,3 +34,8 @@ def protocol_hook_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def refusals_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.refusals_app:app")
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.http_app:app")
