@@ -14,6 +14,12 @@ PAGE = """<!doctype html>
 <body>
 <pre id="outcome">running</pre>
 <script>
+// Set apart, so that it also reports a syntax error in the script below at once.
+window.onerror = (message) => {
+  document.getElementById("outcome").textContent = JSON.stringify({error: String(message)});
+};
+</script>
+<script>
 function open(path) {
   const ws = new WebSocket(`ws://${location.host}${path}`);
   ws.binaryType = "arraybuffer";
