@@ -647,3 +647,13 @@ async def test_a_server_close_is_reported_without_waiting_for_the_app_to_return(
     assert closed.value.code == 4000
     assert reported == start  # not after the app's 2 s of cleanup
     assert cleaned_up == [start + 2]  # which the session's end still waited for
+
+
+async def test_a_handshake_never_answered_names_the_path(autojump_clock: trio.abc.Clock) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await trio.sleep_forever()
+
+    with trio.fail_after(60), pytest.raises(TimeoutError, match="neither accepted nor refused"):
+        async with TestClient(app).websocket_connect("/slow", timeout=2):
+            pass  # pragma: no cover

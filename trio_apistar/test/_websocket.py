@@ -259,7 +259,13 @@ class WebSocketSession:
         raise TimeoutError(f"the app sent nothing within {self.timeout}s")
 
     async def _handshake(self) -> None:
-        message = await self._next()
+        try:
+            message = await self._next()
+        except TimeoutError:
+            raise TimeoutError(
+                f"the app neither accepted nor refused the WebSocket to "
+                f"{self._scope.get('path')!r} within {self.timeout}s"
+            ) from None
         if message["type"] == "websocket.accept":
             self.subprotocol = message.get("subprotocol")
             self.accept_headers = list(message.get("headers") or [])
