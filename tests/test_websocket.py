@@ -599,13 +599,13 @@ async def test_a_send_only_handler_over_a_channel_learns_of_the_disconnect_and_k
         pass  # like Hypercorn after a close: no checkpoint
 
     to_app.send_nowait({"type": "websocket.connect"})
-    for text in ("a", "b"):
+    for text in "abcd":  # as many as the queue holds (4): the disconnect is still seen
         to_app.send_nowait({"type": "websocket.receive", "text": text})
     to_app.send_nowait({"type": "websocket.disconnect", "code": 1001})
     scope = {"type": "websocket", "path": "/chatty", "headers": [], "query_string": b""}
     with trio.fail_after(5):
         await _app(chatty)(scope, inbox.receive, send)
-    assert outcome == [1001, "a", "b"]
+    assert outcome == [1001, "a", "b", "c", "d"]
 
 
 async def test_a_reader_started_while_receive_waits_keeps_the_order() -> None:
@@ -780,3 +780,83 @@ async def test_close_codes_an_endpoint_may_not_send_are_refused() -> None:
     assert len(closed.value.reason.encode()) <= 123
     with pytest.raises(ValueError, match="4xx"):
         WebSocketProtocolError("no", status_code=200)
+
+
+async def test_waiting_for_the_client_after_our_own_close_returns() -> None:
+    seen: list[object] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        await ws.close(4000)
+        with trio.fail_after(2):
+            seen.append(await ws.wait_disconnected())
+        with ws.cancel_on_disconnect():
+            await trio.sleep_forever()  # cancelled at once: the client has answered
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            with pytest.raises(WebSocketClosed):
+                await session.receive()
+    assert seen == [4000]
+
+
+async def test_a_send_racing_a_close_fails_as_not_connected() -> None:
+    release = trio.Event()
+    sent: list[str] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "websocket.close":
+            await release.wait()  # the close frame takes a while to go out
+        sent.append(message["type"])
+        await trio.lowlevel.checkpoint()
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.close, 4000)
+            await trio.testing.wait_all_tasks_blocked()
+            for attempt in (ws.send("late"), ws.close(4001)):
+                try:
+                    await attempt
+                except WebSocketNotConnected as exc:
+                    sent.append(f"refused: {exc}")
+                else:
+                    sent.append("second close: nothing to do")
+            release.set()
+
+    to_app, inbox = trio.open_memory_channel[dict[str, Any]](1)
+    to_app.send_nowait({"type": "websocket.connect"})
+    scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
+    with trio.fail_after(2):
+        await _app(handler)(scope, inbox.receive, send)
+    assert sent == [
+        "websocket.accept",
+        "refused: Cannot send: the WebSocket is CLOSED (closed by the server)",
+        "second close: nothing to do",
+        "websocket.close",
+    ]
+
+
+async def test_the_reader_is_not_counted_as_waiting_in_receive() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        with ws.cancel_on_disconnect():
+            await trio.testing.wait_all_tasks_blocked()
+            before = ws.statistics().tasks_waiting_receive
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ws.receive)
+                await trio.testing.wait_all_tasks_blocked()
+                during = ws.statistics().tasks_waiting_receive
+                nursery.cancel_scope.cancel()
+            await ws.send(f"{before} {during}")
+
+    async with TestClient(_app(handler)) as client:
+        async with client.websocket_connect("/handler") as session:
+            assert await session.receive_text() == "0 1"
+
+
+def test_protocol_errors_take_only_close_codes_an_endpoint_may_send() -> None:
+    for code in (1005, 1006, 2000, 5000):
+        with pytest.raises(ValueError, match="close code"):
+            WebSocketProtocolError("no", close_code=code)
+    assert WebSocketProtocolError("no", close_code=4001).close_code == 4001

@@ -26,6 +26,7 @@ from a resource the *peer* broke (``WebSocketDisconnect``), which is never a ser
 from typing import Any, ClassVar
 
 __all__ = [
+    "SENDABLE_CLOSE_CODES",
     "BadRequest",
     "ConfigurationError",
     "Forbidden",
@@ -43,6 +44,10 @@ __all__ = [
     "WebSocketNotConnected",
     "WebSocketProtocolError",
 ]
+
+
+#: RFC 6455 7.4: the defined codes an endpoint may send, and the registered/private ranges.
+SENDABLE_CLOSE_CODES = frozenset({*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)})
 
 
 class TrioApiStarError(Exception):
@@ -158,7 +163,7 @@ class WebSocketProtocolError(WebSocketError):
     refused with ``status_code`` (403 by default) and ``detail`` as the response body when the
     server supports the denial-response extension. Raised after accept, the socket is closed
     with ``close_code`` (1002 by default) and ``detail`` as the reason. Raises ``ValueError`` for
-    a status code that is not 4xx or a close code outside 1000-4999.
+    a status code that is not 4xx or a close code an endpoint may not send.
     """
 
     default_detail: ClassVar[str] = "WebSocket protocol error"
@@ -168,8 +173,8 @@ class WebSocketProtocolError(WebSocketError):
     ) -> None:
         if not 400 <= status_code <= 499:
             raise ValueError(f"A refusal needs a 4xx status code, not {status_code}")
-        if not 1000 <= close_code <= 4999:
-            raise ValueError(f"{close_code} is not a WebSocket close code")
+        if close_code not in SENDABLE_CLOSE_CODES:
+            raise ValueError(f"{close_code} is not a close code an endpoint may send")
         self.detail = self.default_detail if detail is None else detail
         self.status_code = status_code
         self.close_code = close_code

@@ -18,8 +18,10 @@ Either way:
 * a handler that does not keep up applies backpressure: the channels fill, the server's own
   queue fills, and the server stops reading the socket;
 * ``cancel_on_disconnect()`` scopes are cancelled when the client leaves;
-* a handler that only sends takes what the server has queued without blocking, so its next
-  ``send()`` raises ``WebSocketDisconnect`` once the client has left.
+* a handler that only sends takes what the server has queued without blocking (as many
+  messages as the reader would hold), so its next ``send()`` raises ``WebSocketDisconnect``
+  once the client has left. Past that bound the news waits behind unread messages, as it does
+  for any handler that stops reading (docs/concurrency.md, "Backpressure").
 
 States::
 
@@ -31,6 +33,7 @@ Using the socket in a state that does not allow it raises ``WebSocketNotConnecte
 naming the state.
 """
 
+import contextlib
 import enum
 import json
 from collections import deque
@@ -44,6 +47,7 @@ import trio
 from ._types import Message, Receive, Scope, Send
 from .datastructures import URL, Headers, QueryParams
 from .exceptions import (
+    SENDABLE_CLOSE_CODES,
     WebSocketDisconnect,
     WebSocketInvalidData,
     WebSocketMessageTooBig,
@@ -102,7 +106,9 @@ class WebSocketStatistics:
 _YIELD_EVERY = 16
 
 #: RFC 6455 7.4: the defined codes an endpoint may send, and the registered/private ranges.
-_SENDABLE_CODES = frozenset({*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)})
+_SENDABLE_CODES = SENDABLE_CLOSE_CODES
+
+_READABLE = (WebSocketState.CONNECTED, WebSocketState.CLOSED)
 
 _OPEN_FOR_RECEIVE = (WebSocketState.CONNECTED, WebSocketState.DISCONNECTED)
 
@@ -136,6 +142,7 @@ class WebSocket:
         "_disconnected_event",
         "_early",
         "_end_error",
+        "_gone",
         "_inbox",
         "_max_message_size",
         "_max_queue",
@@ -175,6 +182,7 @@ class WebSocket:
         self._sends_in_a_row = 0
         self._close_code: int | None = None
         self._close_reason = ""
+        self._gone = False  # the client left (or answered our close), or the server goes away
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._disconnected_event: trio.Event | None = None
@@ -264,7 +272,8 @@ class WebSocket:
             if channel is not None:
                 stats = channel.statistics()
                 buffered += stats.current_buffer_used
-                waiting += stats.tasks_waiting_receive
+                waiting = stats.tasks_waiting_receive  # the reader's channel if it runs
+                break
         return WebSocketStatistics(
             self._state, buffered, self._max_queue, waiting, self._close_code
         )
@@ -520,19 +529,25 @@ class WebSocket:
         if self._state is WebSocketState.CONNECTING:
             await self.connect(close=True, close_code=code)
         elif self._state is WebSocketState.CONNECTED:
+            # Closed at once (a send or close from another task now fails as it should), and
+            # open again if cancelled before the frame went out: a cancelled close() did not
+            # happen, so whoever finishes the socket (or shuts the server down) still sends one.
+            self._state = WebSocketState.CLOSED
+            self._close_code, self._close_reason = code, reason
             reason_bytes = reason.encode()[:123]
-            # Closed only once the frame is out: a close() that was cancelled did not happen,
-            # so whoever finishes the socket (or shuts the server down) still sends one.
-            await self._send_message(
-                {
-                    "type": "websocket.close",
-                    "code": code,
-                    "reason": reason_bytes.decode(errors="ignore"),
-                }
-            )
-            if self._state is WebSocketState.CONNECTED:
-                self._state = WebSocketState.CLOSED
-                self._close_code, self._close_reason = code, reason
+            try:
+                await self._send_message(
+                    {
+                        "type": "websocket.close",
+                        "code": code,
+                        "reason": reason_bytes.decode(errors="ignore"),
+                    }
+                )
+            except trio.Cancelled:
+                if self._state is WebSocketState.CLOSED:
+                    self._state = WebSocketState.CONNECTED
+                    self._close_code, self._close_reason = None, ""
+                raise
         else:
             await trio.lowlevel.checkpoint()
 
@@ -561,7 +576,7 @@ class WebSocket:
 
     def _cancel_on_disconnect(self, scope: trio.CancelScope) -> None:
         """Have ``scope`` cancelled when the client leaves (at once if it has)."""
-        if self._state is WebSocketState.DISCONNECTED:
+        if self._gone:
             scope.cancel()
         if self._disconnect_scopes is None:
             self._disconnect_scopes = set()
@@ -570,7 +585,7 @@ class WebSocket:
 
     async def wait_disconnected(self) -> int:
         """Wait until the client leaves (or the server goes away); return the close code."""
-        if self._state is not WebSocketState.DISCONNECTED:
+        if not self._gone:
             if self._disconnected_event is None:
                 self._disconnected_event = trio.Event()
             self._start_reader()
@@ -583,8 +598,11 @@ class WebSocket:
 
     def _start_reader(self) -> None:
         """Start the reader task, unless it runs already or the socket is not connected."""
-        if self._receive_channel is not None or self._state is not WebSocketState.CONNECTED:
+        # After our own close() it still has to see the client's answer.
+        if self._receive_channel is not None or self._state not in _READABLE:
             return
+        if self._state is WebSocketState.CLOSED and self._inbox is None:
+            return  # a reader for any other receive started at accept
         if self._nursery is None:
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         self._send_channel, self._receive_channel = trio.open_memory_channel[str | bytes](
@@ -606,6 +624,8 @@ class WebSocket:
                     return
                 kind = message["type"]
                 if kind == "websocket.receive":
+                    if self._state is WebSocketState.CLOSED:
+                        continue  # after our close() nobody may receive it: drop, keep reading
                     data = self._data_of(message)
                     if data is None:
                         await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
@@ -641,7 +661,8 @@ class WebSocket:
         inbox = self._inbox
         assert inbox is not None
         early = self._early
-        while early is None or len(early) < self._max_queue:
+        # As many as the reader would hold: a full channel and one in hand.
+        while early is None or len(early) <= self._max_queue:
             try:
                 message = inbox.receive_nowait()
             except trio.WouldBlock:
@@ -674,6 +695,7 @@ class WebSocket:
 
     def _disconnected(self, code: int, reason: str) -> None:
         """The client left, or the server is going away: wake everyone who waits on us."""
+        self._gone = True
         if self._close_code is None or self._state is WebSocketState.CONNECTED:
             self._close_code, self._close_reason = code, reason
         if self._state is WebSocketState.CONNECTED:
@@ -690,7 +712,7 @@ class WebSocket:
     async def _going_away(self, code: int = status.WS_1001_LEAVING) -> None:
         """Server shutdown: send a close frame now, and treat it like the client leaving."""
         if self._state is WebSocketState.CONNECTED:
-            with trio.move_on_after(1):
+            with trio.move_on_after(1), contextlib.suppress(WebSocketDisconnect):
                 await self._send_message({"type": "websocket.close", "code": code})
             self._disconnected(code, "")
 
