@@ -241,3 +241,65 @@ async def test_shutdown_closes_every_socket_at_once_whatever_one_client_does(
         await app.close_websockets()
     assert sorted(closed_at) == ["c", "d"]
     assert all(at == start for at in closed_at.values())
+
+
+async def test_a_task_failing_on_another_socket_is_an_error_of_this_connection() -> None:
+    """A broadcast task that hits a client that left is a bug to report, not this client
+    leaving."""
+    errors: list[str] = []
+
+    class Errors:
+        def on_error(self, error: Exception) -> None:
+            errors.append(type(error).__name__)
+
+    async def handler(ws: WebSocket, nursery: trio.Nursery) -> None:
+        await ws.connect()
+
+        async def broadcast() -> None:
+            raise WebSocketDisconnect(1001)  # as sending to another, gone, socket would
+
+        nursery.start_soon(broadcast)
+        async for _ in ws:
+            pass  # pragma: no cover
+
+    app = ASyncApp(routes=[Route("/", "GET", handler)], event_hooks=[Errors])
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        async with client.websocket_connect("/") as session:
+            with pytest.raises(WebSocketClosed) as closed:
+                await session.receive()
+    assert closed.value.code == 1011
+    assert errors == ["WebSocketDisconnect"]
+
+
+async def test_shutdown_closes_the_others_when_one_socket_is_dead() -> None:
+    """Under a server whose send raises for a gone client, shutdown still closes the rest."""
+    closes: list[str] = []
+
+    async def handler(ws: WebSocket, name: str) -> None:
+        await ws.connect()
+        with contextlib.suppress(WebSocketDisconnect):
+            await ws.receive()
+
+    app = ASyncApp(routes=[Route("/{name}", "GET", handler)])
+
+    async def connection(name: str) -> None:
+        to_app, inbox = trio.open_memory_channel[dict[str, object]](10)
+        to_app.send_nowait({"type": "websocket.connect"})
+
+        async def send(message: dict[str, object]) -> None:
+            await trio.lowlevel.checkpoint()
+            if message["type"] == "websocket.close":
+                if name == "dead":
+                    raise OSError("connection reset")
+                closes.append(name)
+
+        scope = {"type": "websocket", "path": f"/{name}", "headers": [], "query_string": b""}
+        await app(scope, inbox.receive, send)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for name in ("dead", "alive"):
+                nursery.start_soon(connection, name)
+            await trio.testing.wait_all_tasks_blocked()
+            await app.close_websockets()
+    assert closes == ["alive"]

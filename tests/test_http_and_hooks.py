@@ -520,3 +520,65 @@ async def test_multipart_forms_become_request_data_with_uploaded_files() -> None
     assert truncated.status_code == 400
     assert truncated.json()["detail"].startswith("Malformed multipart body")
     assert too_big.status_code == 413
+
+
+async def test_all_hooks_run_for_errors_made_before_any_handler() -> None:
+    """A timing hook keeps state from on_request to on_response; a raw-send hook works too."""
+    timings: list[str] = []
+
+    class Timing:
+        def on_request(self, method: http.Method) -> None:
+            self.method = method
+
+        def on_response(self, response: http.Response, send: ASGISend) -> None:
+            timings.append(f"{self.method} {response.status_code} {send is not None}")
+
+    app = ASyncApp(routes=[Route("/", "GET", lambda: {"ok": True})], event_hooks=[Timing])
+    async with TestClient(app) as client:
+        assert (await client.get("/missing")).status_code == 404
+        assert (await client.post("/")).status_code == 405
+    assert timings == ["GET 404 True", "POST 405 True"]
+
+
+async def test_a_request_during_an_app_task_failure_gets_a_nursery_that_stays(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[str] = []
+    unwinding = trio.Event()
+    ran_event = trio.Event()
+
+    async def crash() -> None:
+        await trio.sleep(0.01)
+        raise ValueError("boom")
+
+    async def slow_sibling() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                unwinding.set()
+                await trio.sleep(0.2)  # a long, shielded cleanup
+
+    async def start(nursery: AppNursery, job: str) -> None:
+        if job == "ran":
+
+            async def ran() -> None:
+                await trio.lowlevel.checkpoint()  # cancelled here in a nursery going away
+                log.append("ran")
+                ran_event.set()
+
+            nursery.start_soon(ran)
+        else:
+            nursery.start_soon(slow_sibling)
+            nursery.start_soon(crash)
+
+    app = ASyncApp(routes=[Route("/start", "GET", start)])
+    with caplog.at_level(logging.ERROR, logger="trio_apistar"):
+        async with TestClient(app, raise_server_exceptions=False) as client:
+            await client.get("/start?job=crash")
+            with trio.fail_after(2):
+                await unwinding.wait()
+            await client.get("/start?job=ran")  # while the failed nursery still unwinds
+            with trio.fail_after(2):
+                await ran_event.wait()
+    assert log == ["ran"]

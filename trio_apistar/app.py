@@ -221,14 +221,21 @@ class ASyncApp:
     def _plan_no_route(self) -> _RoutePlan:
         """The plan for error responses made before a handler runs (404, 405, 413, 426).
 
-        Only the HTTP ``on_response`` and ``on_error`` hooks run for them (a CORS hook must see
-        a 405 to an OPTIONS preflight); ``Route`` is ``None`` and the body is empty.
+        The HTTP hooks run for them as for any response (a CORS hook must see the 405 an
+        OPTIONS preflight gets, a timing hook its own ``on_request``); ``Route`` is ``None``
+        when no route matched, and the body is empty.
         """
         hooks = self._hooks["http"]
         uses = {key for name in _HOOK_NAMES for hook in hooks[name] for key in hook.plan.uses}
         nothing = self.injector.plan(lambda: None, ())
         return _RoutePlan(
-            "http", nothing, [], hooks["on_response"], hooks["on_error"], frozenset(uses), {}
+            "http",
+            nothing,
+            hooks["on_request"],
+            hooks["on_response"],
+            hooks["on_error"],
+            frozenset(uses),
+            {},
         )
 
     def _plan_route(self, route: Route) -> _RoutePlan:
@@ -376,6 +383,9 @@ class ASyncApp:
             return
         state = self._state(scope, receive, send, route, {}, plan)  # type: ignore[arg-type]
         state[Body] = b""
+        if ASGISend in plan.uses:
+            exchange = state[_Exchange] = _Exchange(send)
+            state[ASGISend] = exchange.send
         if trio.Nursery in plan.uses or ASGIReceive in plan.uses:
             await self._http_in_nursery(plan, state, receive, send, response)
             return
@@ -429,11 +439,11 @@ class ASyncApp:
         instances = self._instances()
         error: Exception | None = None
         try:
+            for hook in plan.on_request:
+                await hook.plan.run(state, instances[hook.index])
             if preset is not None:
                 response = preset
             else:
-                for hook in plan.on_request:
-                    await hook.plan.run(state, instances[hook.index])
                 handler = plan.handler
                 result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
                 response = _to_response(result)
@@ -572,7 +582,7 @@ class ASyncApp:
             async with trio.open_nursery() as nursery:
                 ws._nursery = nursery
                 if trio.Nursery in plan.uses:
-                    tasks = await ConnectionTasks.open(nursery)
+                    tasks = await ConnectionTasks.open(nursery, ended=lambda: ws.closed)
                     state[trio.Nursery] = tasks.nursery
                     ws._cancel_on_disconnect(tasks.scope)
                 try:
@@ -598,7 +608,8 @@ class ASyncApp:
             # A refusal the app chose (an auth hook's Forbidden, a missing query parameter's
             # ValidationError): the HTTP status before accept, a close code after.
             if ws.connecting:
-                await ws.deny(error.status_code, json.dumps({"detail": error.detail}))
+                headers = getattr(error, "headers", None)  # an HTTPException's, e.g. a 401's
+                await ws.deny(error.status_code, json.dumps({"detail": error.detail}), headers)
             elif isinstance(error, HTTPException):
                 await ws._finish(status.WS_1008_POLICY_VIOLATION, _reason(error.detail))
             else:

@@ -10,6 +10,7 @@
 """
 
 import logging
+from collections.abc import Callable
 from typing import NewType
 
 import trio
@@ -37,13 +38,23 @@ class ConnectionTasks:
         self._done = trio.Event()
 
     @classmethod
-    async def open(cls, parent: trio.Nursery) -> "ConnectionTasks":
-        """Start the host task in ``parent`` and return once its nursery is open."""
+    async def open(
+        cls, parent: trio.Nursery, ended: Callable[[], bool] | None = None
+    ) -> "ConnectionTasks":
+        """Start the host task in ``parent`` and return once its nursery is open.
+
+        ``ended`` tells whether the connection's own WebSocket is over: a task's
+        ``WebSocketDisconnect`` is then the client leaving, not an error.
+        """
         tasks = cls()
-        await parent.start(tasks._host)
+        await parent.start(tasks._host, ended)
         return tasks
 
-    async def _host(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _host(
+        self,
+        ended: Callable[[], bool] | None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         with self.scope:
             try:
                 async with trio.open_nursery() as nursery:
@@ -51,7 +62,10 @@ class ConnectionTasks:
                     task_status.started()
                     await self._done.wait()
             except* WebSocketDisconnect:
-                pass  # a task that talked to the client learnt it left: no error, as for handlers
+                # A task that talked to the client learnt it left: no error, as for handlers.
+                # One about another socket (a broadcast to a client that left) is an error.
+                if ended is None or not ended():
+                    raise
 
     def finish(self) -> None:
         """The handler is done: let the tasks run to completion, then end."""
@@ -59,35 +73,58 @@ class ConnectionTasks:
 
 
 class AppTasks:
-    """The application nursery handed out as ``AppNursery``, supervised by a host task."""
+    """The application nursery handed out as ``AppNursery``, supervised by a host task.
+
+    Each nursery is one *generation*, run in a task of the host's own nursery, and a spare one
+    is always open: when a task fails, the spare takes over at that very moment, while the
+    failed generation is still cancelling its other tasks, so no request ever gets a nursery
+    that is going away (or none at all).
+    """
 
     def __init__(self) -> None:
         self.nursery: trio.Nursery | None = None
         #: What failed tasks raised, oldest first (logged as they happen).
         self.errors: list[Exception] = []
+        self._spare: trio.Nursery | None = None
+        self._replaced = trio.Event()
         self._stopping = trio.Event()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Host the nursery until :meth:`stop`; start it in the lifespan's nursery."""
-        started = False
-        while not self._stopping.is_set():
-            try:
-                async with trio.open_nursery() as nursery:
-                    self.nursery = nursery
-                    if not started:
-                        started = True
-                        task_status.started()
+        """Host the nurseries until :meth:`stop`; start it in the lifespan's nursery."""
+        async with trio.open_nursery() as generations:
+            self.nursery = await generations.start(self._generation)
+            task_status.started()
+            while not self._stopping.is_set():
+                if self._spare is None:
+                    self._spare = await generations.start(self._generation)
+                if self.nursery is None:  # it failed before its spare was ready
+                    self.nursery, self._spare = self._spare, None
+                    continue
+                await self._replaced.wait()
+                self._replaced = trio.Event()
+        self.nursery = None
+
+    async def _generation(
+        self, task_status: trio.TaskStatus[trio.Nursery] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started(nursery)
+                try:
                     await self._stopping.wait()
                     nursery.cancel_scope.cancel()
-            except Exception as exc:
-                self.errors.append(exc)
-                logger.error(
-                    "A task in the AppNursery failed (its sibling tasks were cancelled)",
-                    exc_info=exc,
-                )
-            finally:
-                self.nursery = None
+                finally:
+                    # Stopping, or a task failed (which cancelled this wait): hand over.
+                    if self.nursery is nursery:
+                        self.nursery, self._spare = self._spare, None
+                    self._replaced.set()
+        except Exception as exc:
+            self.errors.append(exc)
+            logger.error(
+                "A task in the AppNursery failed (its sibling tasks were cancelled)",
+                exc_info=exc,
+            )
 
     def stop(self) -> None:
-        """Shutdown: cancel every task in the nursery and end the host."""
+        """Shutdown: cancel every task in every nursery and end the host."""
         self._stopping.set()
