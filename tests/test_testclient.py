@@ -18,7 +18,7 @@ import trio
 
 from trio_apistar import AppNursery, ASyncApp, Route, WebSocket
 from trio_apistar._types import Receive, Scope, Send
-from trio_apistar.exceptions import WebSocketProtocolError
+from trio_apistar.exceptions import HTTPException, WebSocketProtocolError
 from trio_apistar.test import (
     RAISE_EXTENSION,
     LifespanFailed,
@@ -657,3 +657,38 @@ async def test_a_handshake_never_answered_names_the_path(autojump_clock: trio.ab
     with trio.fail_after(60), pytest.raises(TimeoutError, match="neither accepted nor refused"):
         async with TestClient(app).websocket_connect("/slow", timeout=2):
             pass  # pragma: no cover
+
+
+async def test_the_tests_own_failure_wins_over_a_shutdown_failure() -> None:
+    def broken_shutdown() -> None:
+        raise RuntimeError("database gone")
+
+    app = ASyncApp(routes=[], on_shutdown=[broken_shutdown])
+    with pytest.raises(AssertionError, match="the real failure") as failure:
+        async with TestClient(app):
+            raise AssertionError("the real failure")
+    assert any("database gone" in note for note in failure.value.__notes__)
+    with pytest.raises(LifespanFailed, match="database gone"):
+        async with TestClient(app):
+            pass
+
+
+async def test_websockets_need_an_open_client() -> None:
+    client = TestClient(ws_echo)
+    async with client:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        client.websocket_connect("/ws")
+
+
+async def test_a_websocket_refused_with_an_http_exception_keeps_its_headers() -> None:
+    async def handler(ws: WebSocket) -> None:
+        raise HTTPException("Log in first", 401, {"www-authenticate": "Bearer"})
+
+    async with TestClient(ASyncApp(routes=[Route("/ws", "GET", handler)])) as client:
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/ws"):
+                pass  # pragma: no cover
+    assert denied.value.status_code == 401
+    assert denied.value.headers["www-authenticate"] == "Bearer"
+    assert denied.value.response.json() == {"detail": "Log in first"}

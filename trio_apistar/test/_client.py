@@ -111,11 +111,19 @@ class TestClient(httpx.AsyncClient):
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        """Run the lifespan shutdown and close the client; raises ``LifespanFailed``."""
+        """Run the lifespan shutdown and close the client; raises ``LifespanFailed``.
+
+        When the block itself raised, that exception wins: a shutdown failure is added to it
+        as a note rather than hiding the test's own failure.
+        """
         lifespan, self._lifespan = self._lifespan, None
         try:
             if lifespan is not None:
                 await lifespan.__aexit__(exc_type, exc, tb)
+        except Exception as shutdown_error:
+            if not isinstance(exc, Exception):
+                raise
+            exc.add_note(f"then the app's lifespan shutdown failed: {shutdown_error!r}")
         finally:
             await super().__aexit__(exc_type, exc, tb)
 
@@ -133,6 +141,8 @@ class TestClient(httpx.AsyncClient):
         Entering raises ``WebSocketDenied`` if the app refuses the handshake and ``TimeoutError``
         if it neither accepts nor refuses in time. ``timeout`` defaults to the client's.
         """
+        if self.is_closed:
+            raise RuntimeError("this TestClient is closed: open WebSockets inside its 'async with'")
         request = self.build_request("GET", url, params=params, headers=headers)
         ws_timeout = self.timeout.read if isinstance(timeout, EllipsisType) else timeout
         return WebSocketSession(
