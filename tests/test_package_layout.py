@@ -18,11 +18,12 @@ LAYERS = {
     "routing": 3,
     "components": 3,
     "nurseries": 3,
-    "app": 4,
-    "serve": 5,
-    "test": 5,
-    "pytest_plugin": 6,
-    "__init__": 7,
+    "planning": 4,
+    "app": 5,
+    "serve": 6,
+    "test": 6,
+    "pytest_plugin": 7,
+    "__init__": 8,
 }
 MAY_IMPORT_TRIO = {"websocket", "nurseries", "app", "serve", "test", "pytest_plugin"}
 MAY_IMPORT_HYPERCORN = {"serve"}

@@ -19,7 +19,6 @@ connection (its own nursery, ``trio.Nursery`` to handlers) contains its handler 
 import json
 import logging
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -27,7 +26,6 @@ import trio
 from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
 from .components import BUILTIN_COMPONENTS
 from .exceptions import (
-    ConfigurationError,
     HTTPException,
     PayloadTooLarge,
     WebSocketDisconnect,
@@ -35,8 +33,9 @@ from .exceptions import (
     WebSocketProtocolError,
 )
 from .http import Body, HTMLResponse, JSONResponse, PathParams, Response, StreamingResponse
-from .injector import Component, Injector, Plan
+from .injector import Component, Injector
 from .nurseries import AppNursery, AppTasks, ConnectionTasks
+from .planning import Planner, RoutePlan
 from .routing import Include, Route, Router
 from .websocket import WebSocket, status
 
@@ -51,40 +50,10 @@ RAISE_EXTENSION = "trio_apistar.raise_server_exceptions"
 _BASE_KEYS: frozenset[Hashable] = frozenset(
     {ASGIScope, ASGIReceive, ASGISend, Route, PathParams, trio.Nursery, AppNursery}
 )
-_HOOK_NAMES = ("on_request", "on_response", "on_error")
-#: What each hook may ask for beyond what the connection offers.
-_HOOK_EXTRAS: dict[str, tuple[Hashable, ...]] = {
-    "on_request": (),
-    "on_response": (Response,),
-    "on_error": (Exception,),
-}
 
 
 class _ClientGone(Exception):
     """The HTTP client left while we read its body."""
-
-
-@dataclass
-class _Hook:
-    """One hook method, planned: ``instance`` is None for hooks made per request."""
-
-    index: int
-    plan: Plan
-
-
-@dataclass
-class _RoutePlan:
-    """Everything a route needs per connection, decided when the app is built."""
-
-    kind: str
-    handler: Plan
-    on_request: list[_Hook]
-    on_response: list[_Hook]
-    on_error: list[_Hook]
-    uses: frozenset[Hashable]
-    named: dict[str, Any]
-    inline: bool = False
-    path_keys: tuple[tuple[str, Hashable], ...] = field(default=())
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -166,105 +135,17 @@ class ASyncApp:
         lifespan_keys = frozenset({type(self), ASyncApp, AppNursery})
         self._on_startup = [self.injector.plan(f, lifespan_keys) for f in on_startup]
         self._on_shutdown = [self.injector.plan(f, lifespan_keys) for f in on_shutdown]
-        self._hooks = {kind: self._plan_hooks(kind) for kind in ("http", "websocket")}
-        self._check_hooks_run_somewhere()
-        self._routes = {
-            compiled.route: self._plan_route(compiled.route) for compiled in self.router.routes
-        }
-        self._no_route = self._plan_no_route()
+        planner = Planner(
+            self.router,
+            self.injector,
+            self.event_hooks,
+            self._base,
+            needs_task=frozenset({trio.Nursery, ASGIReceive}),
+        )
+        self._routes = planner.routes
+        self._no_route = planner.no_route
 
     # -- building --------------------------------------------------------------------------
-
-    def _provided(self, kind: str, *extra: Hashable) -> frozenset[Hashable]:
-        # A WebSocket's handshake is a GET request without a body: ``http.Request`` and the
-        # like resolve on WebSockets too, with an empty ``Body``.
-        return self._base | {Body, *extra} | ({WebSocket} if kind == "websocket" else set())
-
-    def _plan_hooks(self, kind: str) -> dict[str, list[_Hook]]:
-        """Plan every hook method for one kind of connection, in the order they run.
-
-        A method asking for what only the other kind has (``WebSocket`` on HTTP,
-        ``http.Response`` on a WebSocket) is not run for this kind; anything else it cannot
-        get is a ``ConfigurationError``, never a hook silently skipped (it may be an auth check).
-        """
-        other_kind = WebSocket if kind == "http" else Response
-        everything = self._provided("websocket", Response, Exception)
-        planned: dict[str, list[_Hook]] = {name: [] for name in _HOOK_NAMES}
-        for index, hook in enumerate(self.event_hooks):
-            cls = hook if isinstance(hook, type) else type(hook)
-            for name in _HOOK_NAMES:
-                method = getattr(cls, name, None)
-                if method is None:
-                    continue
-                wanted = self.injector.plan(method, everything, skip_first=True)
-                if other_kind in wanted.uses:
-                    continue
-                extra = [k for k in _HOOK_EXTRAS[name] if k is not other_kind]
-                plan = self.injector.plan(method, self._provided(kind, *extra), skip_first=True)
-                planned[name].append(_Hook(index, plan))
-        planned["on_response"].reverse()
-        planned["on_error"].reverse()
-        return planned
-
-    def _check_hooks_run_somewhere(self) -> None:
-        for index, hook in enumerate(self.event_hooks):
-            cls = hook if isinstance(hook, type) else type(hook)
-            for name in _HOOK_NAMES:
-                if getattr(cls, name, None) is None:
-                    continue
-                if not any(h.index == index for kind in self._hooks.values() for h in kind[name]):
-                    raise ConfigurationError(
-                        f"{cls.__qualname__}.{name} asks for both a WebSocket and an HTTP "
-                        "response, so it would never run"
-                    )
-
-    def _plan_no_route(self) -> _RoutePlan:
-        """The plan for error responses made before a handler runs (404, 405, 413, 426).
-
-        The HTTP hooks run for them as for any response (a CORS hook must see the 405 an
-        OPTIONS preflight gets, a timing hook its own ``on_request``); ``Route`` is ``None``
-        when no route matched, and the body is empty.
-        """
-        hooks = self._hooks["http"]
-        uses = {key for name in _HOOK_NAMES for hook in hooks[name] for key in hook.plan.uses}
-        nothing = self.injector.plan(lambda: None, ())
-        return _RoutePlan(
-            "http",
-            nothing,
-            hooks["on_request"],
-            hooks["on_response"],
-            hooks["on_error"],
-            frozenset(uses),
-            {},
-        )
-
-    def _plan_route(self, route: Route) -> _RoutePlan:
-        named = {name: ("path", name) for name in self.router_params(route)}
-        provided = self._provided("websocket")
-        handler = self.injector.plan(route.handler, provided, named)
-        kind = "websocket" if WebSocket in handler.uses else "http"
-        hooks = self._hooks[kind]
-        uses = set(handler.uses)
-        for name in _HOOK_NAMES:
-            for hook in hooks[name]:
-                uses |= hook.plan.uses
-        plans = [handler, *(h.plan for name in _HOOK_NAMES for h in hooks[name])]
-        inline = (
-            kind == "http"
-            and all(plan.is_sync for plan in plans)
-            and not uses & {Body, trio.Nursery, ASGIReceive}
-        )
-        return _RoutePlan(
-            kind,
-            handler,
-            hooks["on_request"],
-            hooks["on_response"],
-            hooks["on_error"],
-            frozenset(uses),
-            named,
-            inline,
-            tuple((name, key) for name, key in named.items()),
-        )
 
     def router_params(self, route: Route) -> list[str]:
         """The path parameter names of ``route``."""
@@ -297,7 +178,7 @@ class ASyncApp:
         send: Send,
         route: Route,
         params: dict[str, Any],
-        plan: _RoutePlan,
+        plan: RoutePlan,
     ) -> dict[Any, Any]:
         state: dict[Any, Any] = {
             ASGIScope: scope,
@@ -395,7 +276,7 @@ class ASyncApp:
 
     async def _http_in_nursery(
         self,
-        plan: _RoutePlan,
+        plan: RoutePlan,
         state: dict[Any, Any],
         receive: Receive,
         send: Send,
@@ -432,7 +313,7 @@ class ASyncApp:
             self._maybe_reraise(state, error)
 
     async def _respond(
-        self, plan: _RoutePlan, state: dict[Any, Any], send: Send, preset: Response | None = None
+        self, plan: RoutePlan, state: dict[Any, Any], send: Send, preset: Response | None = None
     ) -> Exception | None:
         """Run hooks and handler (or take the ``preset`` response), send the response; return
         the unhandled error, if any."""
@@ -480,7 +361,7 @@ class ASyncApp:
     async def _report(
         self,
         error: BaseException,
-        plan: _RoutePlan,
+        plan: RoutePlan,
         state: dict[Any, Any],
         instances: list[Any] | None = None,
     ) -> Response | None:
@@ -575,7 +456,7 @@ class ASyncApp:
         finally:
             self._sockets.discard(ws)
 
-    async def _run_websocket(self, ws: WebSocket, plan: _RoutePlan, state: dict[Any, Any]) -> None:
+    async def _run_websocket(self, ws: WebSocket, plan: RoutePlan, state: dict[Any, Any]) -> None:
         instances = self._instances()
         error: Exception | None = None
         try:
