@@ -445,8 +445,35 @@ class ASyncApp:
         if Body in plan.uses:
             state[Body] = b""  # the handshake's (``http.Request`` on a WebSocket)
         self._sockets.add(ws)
+        instances = self._instances()
+        error: Exception | None = None
         try:
-            await self._run_websocket(ws, plan, state)
+            try:
+                # The handler runs in this frame, not one more: an idle socket parks here and
+                # every suspended frame is memory per socket.
+                async with trio.open_nursery() as nursery:
+                    ws._nursery = nursery
+                    if trio.Nursery in plan.uses:
+                        tasks = await ConnectionTasks.open(nursery, ended=lambda: ws.closed)
+                        state[trio.Nursery] = tasks.nursery
+                        ws._cancel_on_disconnect(tasks.scope)
+                    try:
+                        for hook in plan.on_request:
+                            await hook.plan.run(state, instances[hook.index])
+                        try:
+                            await plan.handler.start(state)
+                        except WebSocketDisconnect:
+                            pass
+                        for hook in plan.on_response:
+                            await hook.plan.run(state, instances[hook.index])
+                    except WebSocketDisconnect:
+                        pass
+                    except Exception as exc:
+                        error = exc
+                    nursery.cancel_scope.cancel()
+            except Exception as exc:
+                error = _unwrap(exc)  # type: ignore[assignment]
+            await self._end_websocket(ws, plan, state, instances, error)
         except BaseException as exc:
             if _is_cancellation(exc) and ws.connected:
                 # The server is cancelling us (shutdown): the client is owed a close frame.
@@ -456,32 +483,15 @@ class ASyncApp:
         finally:
             self._sockets.discard(ws)
 
-    async def _run_websocket(self, ws: WebSocket, plan: RoutePlan, state: dict[Any, Any]) -> None:
-        instances = self._instances()
-        error: Exception | None = None
-        try:
-            async with trio.open_nursery() as nursery:
-                ws._nursery = nursery
-                if trio.Nursery in plan.uses:
-                    tasks = await ConnectionTasks.open(nursery, ended=lambda: ws.closed)
-                    state[trio.Nursery] = tasks.nursery
-                    ws._cancel_on_disconnect(tasks.scope)
-                try:
-                    for hook in plan.on_request:
-                        await hook.plan.run(state, instances[hook.index])
-                    try:
-                        await plan.handler.run(state)
-                    except WebSocketDisconnect:
-                        pass
-                    for hook in plan.on_response:
-                        await hook.plan.run(state, instances[hook.index])
-                except WebSocketDisconnect:
-                    pass
-                except Exception as exc:
-                    error = exc
-                nursery.cancel_scope.cancel()
-        except Exception as exc:
-            error = _unwrap(exc)  # type: ignore[assignment]
+    async def _end_websocket(
+        self,
+        ws: WebSocket,
+        plan: RoutePlan,
+        state: dict[Any, Any],
+        instances: list[Any],
+        error: Exception | None,
+    ) -> None:
+        """The handler is done: close (or refuse) as its outcome says; report its error."""
         if error is None:
             await ws._finish()
             return

@@ -14,7 +14,7 @@ Pure Python: the injector knows nothing of ASGI or trio.
 """
 
 import inspect
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from typing import Any
 
 from .exceptions import ConfigurationError
@@ -92,7 +92,7 @@ class Plan:
     no step and not the function itself is a coroutine function: the plan can run inline.
     """
 
-    __slots__ = ("arg_keys", "func", "func_is_async", "is_sync", "steps", "uses")
+    __slots__ = ("arg_keys", "func", "func_is_async", "is_sync", "steps", "steps_are_sync", "uses")
 
     def __init__(
         self,
@@ -106,7 +106,8 @@ class Plan:
         self.arg_keys = arg_keys
         self.uses = uses
         self.func_is_async = inspect.iscoroutinefunction(func)
-        self.is_sync = not self.func_is_async and not any(step.is_async for step in steps)
+        self.steps_are_sync = not any(step.is_async for step in steps)
+        self.is_sync = not self.func_is_async and self.steps_are_sync
 
     async def run(self, state: dict[Hashable, Any], *prefix: Any) -> Any:
         """Resolve what is missing from ``state``, then call the function (awaited if async)."""
@@ -120,6 +121,18 @@ class Plan:
         if self.func_is_async:
             result = await result
         return result
+
+    def start(self, state: dict[Hashable, Any], *prefix: Any) -> Awaitable[Any]:
+        """Like :meth:`run`, but return what to await rather than awaiting it in a frame of
+        its own: the coroutine of an async function whose steps are all sync (one suspended
+        frame less per connection), else :meth:`run`'s."""
+        if not (self.func_is_async and self.steps_are_sync):
+            return self.run(state, *prefix)
+        for step in self.steps:
+            if step.key not in state:
+                state[step.key] = step.func(*[state[key] for key in step.arg_keys])
+        awaitable: Awaitable[Any] = self.func(*prefix, *[state[key] for key in self.arg_keys])
+        return awaitable
 
     def run_sync(self, state: dict[Hashable, Any], *prefix: Any) -> Any:
         """Like :meth:`run`, for a plan whose ``is_sync`` is true."""

@@ -367,8 +367,29 @@ class WebSocket:
             self._raise_for_state("receive")
         channel = self._receive_channel
         if channel is None and not self._early:
-            assert self._inbox is not None
-            return await self._receive_direct(self._inbox)
+            # Straight from the server's channel: no reader task runs. (Inline, not a helper:
+            # an idle socket parks here, and every suspended frame costs memory per socket.)
+            inbox = self._inbox
+            assert inbox is not None
+            self._sends_in_a_row = 0
+            while True:
+                try:
+                    message = await inbox.receive()  # cancelled, it takes nothing
+                except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                    raise self._inbox_ended(exc) from None
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    data = self._data_of(message)
+                    if data is None:
+                        await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
+                        raise self._end()
+                    return data
+                if kind == "websocket.disconnect":
+                    self._disconnected(
+                        message.get("code", status.WS_1005_NO_STATUS),
+                        message.get("reason") or "",
+                    )
+                    raise self._end()
         # Cancellation is checked before a message is taken, never after: a message taken is a
         # message returned. A message already waiting is returned without a trip through the
         # scheduler (whoever fills the channel cannot refill it without running, so this
@@ -389,27 +410,6 @@ class WebSocket:
             return await channel.receive()
         except trio.EndOfChannel:
             raise self._end() from None
-
-    async def _receive_direct(self, inbox: "trio.MemoryReceiveChannel[Message]") -> str | bytes:
-        """``receive()`` straight from the server's channel (no reader task is running)."""
-        self._sends_in_a_row = 0
-        while True:
-            try:
-                message = await inbox.receive()  # cancelled, it takes nothing
-            except (trio.ClosedResourceError, trio.EndOfChannel) as exc:
-                raise self._inbox_ended(exc) from None
-            kind = message["type"]
-            if kind == "websocket.receive":
-                data = self._data_of(message)
-                if data is None:
-                    await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
-                    raise self._end()
-                return data
-            if kind == "websocket.disconnect":
-                self._disconnected(
-                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
-                )
-                raise self._end()
 
     def _end(self) -> WebSocketDisconnect:
         return self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
