@@ -1,5 +1,6 @@
 """The WebSocket state machine and its error paths, in-process through the TestClient."""
 
+import contextlib
 import logging
 from typing import Any
 
@@ -831,7 +832,7 @@ async def test_a_send_racing_a_close_fails_as_not_connected() -> None:
         await _app(handler)(scope, inbox.receive, send)
     assert sent == [
         "websocket.accept",
-        "refused: Cannot send: the WebSocket is CLOSED (closed by the server)",
+        "refused: Cannot send: the WebSocket is CLOSING (close() is sending its frame)",
         "second close: nothing to do",
         "websocket.close",
     ]
@@ -860,3 +861,91 @@ def test_protocol_errors_take_only_close_codes_an_endpoint_may_send() -> None:
         with pytest.raises(ValueError, match="close code"):
             WebSocketProtocolError("no", close_code=code)
     assert WebSocketProtocolError("no", close_code=4001).close_code == 4001
+
+
+async def _with_a_stuck_close(handler: Any, *client_messages: dict[str, Any]) -> None:
+    """Run ``handler`` with a server whose close frame never goes out; the client's messages
+    arrive while the handler's close() waits."""
+    to_app, inbox = trio.open_memory_channel[dict[str, Any]](10)
+    to_app.send_nowait({"type": "websocket.connect"})
+
+    closes: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "websocket.close":
+            closes.append(message)
+            if len(closes) == 1:  # the handler's own close() is stuck; the final one is not
+                for client_message in client_messages:
+                    to_app.send_nowait(client_message)
+                await trio.sleep_forever()
+        await trio.lowlevel.checkpoint()
+
+    scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
+    with trio.fail_after(5):
+        await _app(handler)(scope, inbox.receive, send)
+
+
+async def test_a_cancelled_close_leaves_the_socket_as_the_client_left_it() -> None:
+    seen: list[object] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        with contextlib.suppress(WebSocketDisconnect), ws.cancel_on_disconnect():
+            with trio.move_on_after(0.5):
+                await ws.close(4000)
+        seen.append((ws.state.value, ws.close_code))
+        with pytest.raises(WebSocketDisconnect):
+            await ws.send("too late")
+
+    await _with_a_stuck_close(handler, {"type": "websocket.disconnect", "code": 1000})
+    assert seen == [("disconnected", 1000)]
+
+
+async def test_a_cancelled_close_loses_no_message() -> None:
+    seen: list[object] = []
+
+    async def handler(ws: WebSocket, nursery: trio.Nursery) -> None:
+        await ws.connect()
+        with trio.move_on_after(0.5):
+            await ws.close(4000)
+        seen.append(ws.state.value)
+        seen.append(await ws.receive())
+
+    await _with_a_stuck_close(handler, {"type": "websocket.receive", "text": "hello"})
+    assert seen == ["connected", "hello"]
+
+
+async def test_shutdown_tells_a_handler_whose_close_is_stuck(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    told: list[int] = []
+    done = trio.Event()
+
+    async def handler(ws: WebSocket, nursery: trio.Nursery) -> None:
+        await ws.connect()
+        nursery.start_soon(ws.close, 4000)  # a client that never reads: it stays pending
+        try:
+            with ws.cancel_on_disconnect():
+                await trio.sleep_forever()
+        except WebSocketDisconnect as exc:
+            told.append(exc.code)
+            done.set()
+
+    app = _app(handler)
+    to_app, inbox = trio.open_memory_channel[dict[str, Any]](10)
+    to_app.send_nowait({"type": "websocket.connect"})
+
+    async def send(message: Any) -> None:
+        if message["type"] == "websocket.close":
+            await trio.sleep_forever()
+        await trio.lowlevel.checkpoint()
+
+    scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(app, scope, inbox.receive, send)
+            await trio.testing.wait_all_tasks_blocked()
+            await app.close_websockets()
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    assert told == [1001]

@@ -138,6 +138,7 @@ class WebSocket:
     __slots__ = (
         "_close_code",
         "_close_reason",
+        "_closing",
         "_disconnect_scopes",
         "_disconnected_event",
         "_early",
@@ -183,6 +184,7 @@ class WebSocket:
         self._close_code: int | None = None
         self._close_reason = ""
         self._gone = False  # the client left (or answered our close), or the server goes away
+        self._closing = False  # a close() is sending its frame
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
         self._disconnect_scopes: set[trio.CancelScope] | None = None
         self._disconnected_event: trio.Event | None = None
@@ -473,7 +475,7 @@ class WebSocket:
             # left (the server drops sends to a gone client without a word).
             if self._drain():
                 await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
-        if self._state is not WebSocketState.CONNECTED:
+        if self._state is not WebSocketState.CONNECTED or self._closing:
             self._raise_for_state("send")
         if isinstance(data, str):
             message: Message = {"type": "websocket.send", "text": data}
@@ -528,12 +530,11 @@ class WebSocket:
             raise ValueError(f"{code} is not a close code an endpoint may send")
         if self._state is WebSocketState.CONNECTING:
             await self.connect(close=True, close_code=code)
-        elif self._state is WebSocketState.CONNECTED:
-            # Closed at once (a send or close from another task now fails as it should), and
-            # open again if cancelled before the frame went out: a cancelled close() did not
-            # happen, so whoever finishes the socket (or shuts the server down) still sends one.
-            self._state = WebSocketState.CLOSED
-            self._close_code, self._close_reason = code, reason
+        elif self._state is WebSocketState.CONNECTED and not self._closing:
+            # CLOSED once the frame is out. Meanwhile sends from other tasks fail, the socket
+            # still receives, and if this is cancelled before the frame went out nothing
+            # happened: whoever finishes the socket (or shuts the server down) sends one.
+            self._closing = True
             reason_bytes = reason.encode()[:123]
             try:
                 await self._send_message(
@@ -543,11 +544,11 @@ class WebSocket:
                         "reason": reason_bytes.decode(errors="ignore"),
                     }
                 )
-            except trio.Cancelled:
-                if self._state is WebSocketState.CLOSED:
-                    self._state = WebSocketState.CONNECTED
-                    self._close_code, self._close_reason = None, ""
-                raise
+            finally:
+                self._closing = False
+            if self._state is WebSocketState.CONNECTED:
+                self._state = WebSocketState.CLOSED
+                self._close_code, self._close_reason = code, reason
         else:
             await trio.lowlevel.checkpoint()
 
@@ -761,6 +762,10 @@ class WebSocket:
         state = self._state
         if state is WebSocketState.DISCONNECTED:
             raise self._end_error(self._close_code or status.WS_1005_NO_STATUS, self._close_reason)
+        if self._closing:
+            raise WebSocketNotConnected(
+                f"Cannot {action}: the WebSocket is CLOSING (close() is sending its frame)"
+            )
         raise WebSocketNotConnected(
             f"Cannot {action}: the WebSocket is {state.value.upper()}"
             + {
