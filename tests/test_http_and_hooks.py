@@ -522,22 +522,28 @@ async def test_multipart_forms_become_request_data_with_uploaded_files() -> None
     assert too_big.status_code == 413
 
 
-async def test_all_hooks_run_for_errors_made_before_any_handler() -> None:
-    """A timing hook keeps state from on_request to on_response; a raw-send hook works too."""
-    timings: list[str] = []
+async def test_errors_made_before_any_handler_run_only_unpaired_on_response_hooks() -> None:
+    """A hook with only on_response (CORS, even asking for ASGISend) sees a 404/405; a hook
+    whose on_request never ran (nothing was routed) is left out rather than half run."""
+    seen: list[str] = []
 
     class Timing:
         def on_request(self, method: http.Method) -> None:
             self.method = method
 
-        def on_response(self, response: http.Response, send: ASGISend) -> None:
-            timings.append(f"{self.method} {response.status_code} {send is not None}")
+        def on_response(self, response: http.Response) -> None:
+            seen.append(f"timing {self.method} {response.status_code}")
 
-    app = ASyncApp(routes=[Route("/", "GET", lambda: {"ok": True})], event_hooks=[Timing])
+    class Cors:
+        def on_response(self, response: http.Response, send: ASGISend) -> None:
+            seen.append(f"cors {response.status_code} {send is not None}")
+
+    app = ASyncApp(routes=[Route("/", "GET", lambda: {"ok": True})], event_hooks=[Timing, Cors])
     async with TestClient(app) as client:
         assert (await client.get("/missing")).status_code == 404
         assert (await client.post("/")).status_code == 405
-    assert timings == ["GET 404 True", "POST 405 True"]
+        assert (await client.get("/")).status_code == 200
+    assert seen == ["cors 404 True", "cors 405 True", "cors 200 True", "timing GET 200"]
 
 
 async def test_a_request_during_an_app_task_failure_gets_a_nursery_that_stays(

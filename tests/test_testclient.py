@@ -671,6 +671,9 @@ async def test_the_tests_own_failure_wins_over_a_shutdown_failure() -> None:
     with pytest.raises(LifespanFailed, match="database gone"):
         async with TestClient(app):
             pass
+    with pytest.raises(pytest.fail.Exception, match="failed on purpose"):
+        async with TestClient(app):
+            pytest.fail("failed on purpose")
 
 
 async def test_websockets_need_an_open_client() -> None:

@@ -320,11 +320,11 @@ class ASyncApp:
         instances = self._instances()
         error: Exception | None = None
         try:
-            for hook in plan.on_request:
-                await hook.plan.run(state, instances[hook.index])
             if preset is not None:
                 response = preset
             else:
+                for hook in plan.on_request:
+                    await hook.plan.run(state, instances[hook.index])
                 handler = plan.handler
                 result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
                 response = _to_response(result)
@@ -454,7 +454,7 @@ class ASyncApp:
                 async with trio.open_nursery() as nursery:
                     ws._nursery = nursery
                     if trio.Nursery in plan.uses:
-                        tasks = await ConnectionTasks.open(nursery, ended=lambda: ws.closed)
+                        tasks = await ConnectionTasks.open(nursery, ended=lambda: ws._gone)
                         state[trio.Nursery] = tasks.nursery
                         ws._cancel_on_disconnect(tasks.scope)
                     try:

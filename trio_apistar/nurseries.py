@@ -76,9 +76,10 @@ class AppTasks:
     """The application nursery handed out as ``AppNursery``, supervised by a host task.
 
     Each nursery is one *generation*, run in a task of the host's own nursery, and a spare one
-    is always open: when a task fails, the spare takes over at that very moment, while the
-    failed generation is still cancelling its other tasks, so no request ever gets a nursery
-    that is going away (or none at all).
+    is kept open: when a task fails, the spare takes over at that very moment, while the
+    failed generation is still cancelling its other tasks, so a request never gets a nursery
+    that is going away. Only a second failure before the next spare is open (one scheduling
+    round) leaves a moment without one; asking for ``AppNursery`` then raises.
     """
 
     def __init__(self) -> None:

@@ -154,18 +154,21 @@ class Planner:
     def _plan_no_route(self) -> RoutePlan:
         """The plan for error responses made before a handler runs (404, 405, 413, 426).
 
-        The HTTP hooks run for them as for any response (a CORS hook must see the 405 an
-        OPTIONS preflight gets, a timing hook its own ``on_request``); ``Route`` is ``None``
-        when no route matched, and the body is empty.
+        Their ``on_response`` hooks run (a CORS hook must see the 405 an OPTIONS preflight
+        gets), as in API Star, but no ``on_request``: nothing was routed. A hook with an HTTP
+        ``on_request`` of its own is left out, since its pair never started (a timing hook would
+        find nothing to time). ``Route`` is ``None`` when no route matched; the body is empty.
         """
         hooks = self.hooks["http"]
-        uses = {key for name in HOOK_NAMES for hook in hooks[name] for key in hook.plan.uses}
+        paired = {hook.index for hook in hooks["on_request"]}
+        on_response = [hook for hook in hooks["on_response"] if hook.index not in paired]
+        uses = {key for hook in (*on_response, *hooks["on_error"]) for key in hook.plan.uses}
         nothing = self.injector.plan(lambda: None, ())
         return RoutePlan(
             "http",
             nothing,
-            hooks["on_request"],
-            hooks["on_response"],
+            [],
+            on_response,
             hooks["on_error"],
             frozenset(uses),
             {},
