@@ -588,3 +588,40 @@ async def test_a_request_during_an_app_task_failure_gets_a_nursery_that_stays(
             with trio.fail_after(2):
                 await ran_event.wait()
     assert log == ["ran"]
+
+
+async def test_cookies_are_read_by_name_and_set_one_header_each() -> None:
+    def me(session: http.Cookie, cookies: http.Cookies, theme: http.Cookie = "light") -> Any:
+        return {"session": session, "cookies": cookies, "theme": theme}
+
+    def login() -> http.Response:
+        response = http.JSONResponse({"ok": True})
+        response.set_cookie("session", "s 1", max_age=60, httponly=True, secure=True)
+        response.set_cookie("theme", "dark", samesite="strict")
+        response.delete_cookie("legacy")
+        return response
+
+    def bad() -> http.Response:
+        http.Response().set_cookie("no;pe", "x")
+        raise AssertionError  # pragma: no cover
+
+    app = ASyncApp(
+        routes=[Route("/me", "GET", me), Route("/login", "POST", login), Route("/bad", "GET", bad)]
+    )
+    async with TestClient(app, raise_server_exceptions=False) as client:
+        anonymous = (await client.get("/me")).json()
+        login_response = await client.post("/login")
+        set_cookies = login_response.headers.get_list("set-cookie")
+        known = (await client.get("/me", headers={"cookie": "session=s1; theme=dark"})).json()
+        assert (await client.get("/bad")).status_code == 500
+    assert anonymous == {"session": None, "cookies": {}, "theme": "light"}
+    assert set_cookies == [
+        'session="s 1"; HttpOnly; Max-Age=60; Path=/; SameSite=lax; Secure',
+        "theme=dark; Path=/; SameSite=strict",
+        'legacy=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=lax',
+    ]
+    assert known == {
+        "session": "s1",
+        "cookies": {"session": "s1", "theme": "dark"},
+        "theme": "dark",
+    }

@@ -1,8 +1,11 @@
 """HTTP over a real socket: hypercorn's trio worker and an httpx client, every error path."""
 
+import json
+
 import httpx
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
 from trio_apistar.test import LiveServer
 
@@ -48,3 +51,20 @@ async def test_forms_and_file_uploads(http_server: LiveServer) -> None:
             )
     assert form.json() == {"a": "1", "b": "é"}
     assert upload.json() == {"title": "doc", "file": {"filename": "a.bin", "size": 5000}}
+
+
+async def test_a_cookie_set_over_http_is_read_by_http_and_websocket_handlers(
+    http_server: LiveServer,
+) -> None:
+    with trio.fail_after(10):
+        async with httpx.AsyncClient(base_url=http_server.url) as client:
+            login = await client.post("/login", params={"user": "ada"})
+            me = await client.get("/me")  # the client's jar sends the cookie back
+            cookie = f"session={client.cookies['session']}"
+        async with open_websocket_url(
+            http_server.ws_url + "/whoami", extra_headers=[("cookie", cookie)]
+        ) as ws:
+            over_websocket = json.loads(await ws.get_message())
+    assert "httponly" in login.headers["set-cookie"].lower()
+    assert me.json() == {"session": "token-ada"}
+    assert over_websocket == {"session": "token-ada"}

@@ -9,6 +9,7 @@ import inspect
 import json
 import types
 import typing
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from ._types import ASGIScope
@@ -17,6 +18,8 @@ from .exceptions import BadRequest, UnsupportedMediaType, ValidationError
 from .forms import parse_multipart, parse_urlencoded
 from .http import (
     Body,
+    Cookie,
+    Cookies,
     Header,
     Host,
     Method,
@@ -88,6 +91,30 @@ class HeaderComponent(Component):
 
     def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
         return parameter.annotation is Header
+
+
+class CookiesComponent(Component):
+    def resolve(self, headers: Headers) -> Cookies:
+        jar: SimpleCookie = SimpleCookie()
+        for header in headers.getlist("cookie"):
+            try:
+                jar.load(header)
+            except CookieError:
+                continue  # a malformed Cookie header is ignored, as browsers ignore bad cookies
+        return Cookies({name: morsel.value for name, morsel in jar.items()})
+
+
+class CookieComponent(Component):
+    """``session: http.Cookie`` reads the ``session`` cookie (``None`` if absent)."""
+
+    def resolve(self, parameter: inspect.Parameter, cookies: Cookies) -> Cookie | None:
+        value = cookies.get(parameter.name)
+        if value is None:
+            return None if parameter.default is inspect.Parameter.empty else parameter.default
+        return Cookie(value)
+
+    def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
+        return parameter.annotation is Cookie
 
 
 class QueryParamsComponent(Component):
@@ -195,6 +222,8 @@ class RequestComponent(Component):
 
 
 BUILTIN_COMPONENTS: tuple[Component, ...] = (
+    CookiesComponent(),
+    CookieComponent(),
     MethodComponent(),
     SchemeComponent(),
     HostComponent(),

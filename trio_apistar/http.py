@@ -4,8 +4,9 @@ Annotate a handler parameter with one of these to receive it::
 
     Method, Scheme, Host, Port, Path, QueryString  parts of the request line (str / int)
     URL, Headers, QueryParams                     immutable structures (see datastructures)
-    Header, QueryParam                            one value, looked up by the parameter's name
+    Header, QueryParam, Cookie                    one value, looked up by the parameter's name
                                                   (``user_agent: Header`` reads User-Agent)
+    Cookies                                       the request's cookies, as a dict
     Body                                          the raw request body (bytes)
     RequestData                                   the body parsed as JSON or a form
     PathParams                                    every path parameter, as a dict
@@ -17,6 +18,7 @@ A handler may return a ``Response`` (sent as is), a ``dict`` or ``list`` (sent a
 
 import json
 from collections.abc import AsyncIterable, Iterable
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, NewType
 
 from ._types import Scope, Send
@@ -27,6 +29,8 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=Fa
 __all__ = [
     "URL",
     "Body",
+    "Cookie",
+    "Cookies",
     "HTMLResponse",
     "Header",
     "Headers",
@@ -55,6 +59,8 @@ Path = NewType("Path", str)
 QueryString = NewType("QueryString", str)
 QueryParam = NewType("QueryParam", str)
 Header = NewType("Header", str)
+Cookie = NewType("Cookie", str)
+Cookies = NewType("Cookies", dict[str, str])
 Body = NewType("Body", bytes)
 PathParams = NewType("PathParams", dict[str, Any])
 
@@ -122,6 +128,8 @@ class Response:
     ) -> None:
         self.status_code = status_code
         self.headers: dict[str, str] = dict(headers or {})
+        #: ``Set-Cookie`` values, each sent as a header of its own (see :meth:`set_cookie`).
+        self.cookies: list[str] = []
         for name, value in self.headers.items():
             try:
                 name.encode("ascii"), value.encode("latin-1")
@@ -132,6 +140,49 @@ class Response:
         if media_type is not None:
             self.media_type = media_type
         self.body = self.render(content)
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Add a ``Set-Cookie`` header (one per cookie; call it again for more).
+
+        ``expires`` is an HTTP date string; ``samesite`` is ``'lax'``, ``'strict'``, ``'none'``
+        or ``None``. Raises ``ValueError`` for a name or value a cookie cannot carry.
+        """
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie[key] = value
+        except CookieError as exc:
+            raise ValueError(f"Cannot set cookie {key!r}: {exc}") from None
+        morsel = cookie[key]
+        for name, setting in (
+            ("max-age", max_age),
+            ("expires", expires),
+            ("path", path),
+            ("domain", domain),
+            ("samesite", samesite),
+        ):
+            if setting is not None:
+                morsel[name] = setting
+        morsel["secure"] = secure
+        morsel["httponly"] = httponly
+        self.cookies.append(morsel.OutputString())
+
+    def delete_cookie(self, key: str, *, path: str | None = "/", domain: str | None = None) -> None:
+        """Tell the client to forget cookie ``key`` (an expired ``Set-Cookie``)."""
+        self.set_cookie(
+            key, max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain
+        )
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into the body bytes."""
@@ -147,7 +198,7 @@ class Response:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers as ASGI byte pairs, with content-type and content-length added."""
-        if not self.headers and type(self).media_type is self.media_type:
+        if not self.headers and not self.cookies and type(self).media_type is self.media_type:
             # The common case: no headers of the handler's own, the class's media type.
             cls = type(self)
             content_type = _CONTENT_TYPES.get(cls)
@@ -169,6 +220,7 @@ class Response:
             and self.status_code not in _NO_BODY
         ):
             raw.append((b"content-length", str(len(self.body)).encode()))
+        raw.extend((b"set-cookie", cookie.encode("latin-1")) for cookie in self.cookies)
         return raw
 
     async def send(self, send: Send) -> None:

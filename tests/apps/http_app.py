@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from trio_apistar import ASyncApp, Route, http
+from trio_apistar import ASyncApp, Route, WebSocket, http
 from trio_apistar.forms import UploadedFile
 
 
@@ -26,6 +26,21 @@ def echo(data: http.RequestData) -> dict[str, Any]:
     }
 
 
+def login(user: http.QueryParam) -> http.Response:
+    response = http.JSONResponse({"user": user})
+    response.set_cookie("session", f"token-{user}", httponly=True)
+    return response
+
+
+def me(session: http.Cookie) -> dict[str, Any]:
+    return {"session": session}
+
+
+async def whoami(ws: WebSocket, session: http.Cookie) -> None:
+    await ws.connect()
+    await ws.send_json({"session": session})
+
+
 def crash() -> None:
     raise RuntimeError("secret internals")
 
@@ -35,6 +50,9 @@ app = ASyncApp(
         Route("/items/{item_id}", "GET", item),
         Route("/echo", "POST", echo),
         Route("/crash", "GET", crash),
+        Route("/login", "POST", login),
+        Route("/me", "GET", me),
+        Route("/whoami", "GET", whoami),
     ],
     event_hooks=[Cors()],
     max_body_size=64 * 1024,
