@@ -108,6 +108,17 @@ async def test_guide_hooks(guide: dict[str, Any]) -> None:
         assert (await client.get("/plain")).json() == {"http": True}
 
 
+async def test_guide_origins(guide: dict[str, Any]) -> None:
+    async with TestClient(guide["origins_app"]) as client:
+        site = {"origin": "https://news.example.com"}
+        async with client.websocket_connect("/news", headers=site) as ws:
+            assert await ws.receive_text() == "Hello from our own site"
+        with pytest.raises(WebSocketDenied) as denied:
+            async with client.websocket_connect("/news", headers={"origin": "https://evil.test"}):
+                pass  # pragma: no cover
+    assert denied.value.status_code == 403
+
+
 async def test_guide_cancel_on_disconnect(guide: dict[str, Any], capsys: Any) -> None:
     app = ASyncApp(routes=[Route("/wait", "GET", guide["websocket_wait"])])
     async with TestClient(app) as client:

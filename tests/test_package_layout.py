@@ -19,6 +19,7 @@ LAYERS = {
     "components": 3,
     "nurseries": 3,
     "planning": 4,
+    "cors": 3,
     "app": 5,
     "serve": 6,
     "test": 6,

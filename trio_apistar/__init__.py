@@ -18,6 +18,7 @@ from ._types import ASGIReceive as ASGIReceive
 from ._types import ASGIScope as ASGIScope
 from ._types import ASGISend as ASGISend
 from .app import ASyncApp as ASyncApp
+from .cors import CORS as CORS
 from .injector import Component as Component
 from .nurseries import AppNursery as AppNursery
 from .routing import Include as Include
@@ -28,6 +29,7 @@ from .websocket import status as status
 __version__ = "0.1.0"
 
 __all__ = [
+    "CORS",
     "ASGIReceive",
     "ASGIScope",
     "ASGISend",

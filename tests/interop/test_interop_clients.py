@@ -9,11 +9,10 @@ import json
 import sys
 from typing import Any
 
-import httpx
 import pytest
 import trio
 import trio_websocket
-from chromium import running_chromium
+from chromium import page_outcome, running_chromium
 
 from trio_apistar.test import LiveServer, TestClient
 
@@ -88,31 +87,6 @@ async def test_websockets_asyncio_client(
         )
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads(result.stdout) == expected_outcome
-
-
-async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
-    """Poll the page's ``#outcome`` over the DevTools protocol until its script wrote it."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{devtools_port}") as http:
-        targets: list[dict[str, Any]] = []
-        while not any(t["type"] == "page" and t["url"] == page_url for t in targets):
-            await trio.sleep(0.05)
-            targets = (await http.get("/json/list")).json()
-    page = next(t for t in targets if t["type"] == "page" and t["url"] == page_url)
-    expression = "document.getElementById('outcome')?.textContent"
-    async with trio_websocket.open_websocket_url(page["webSocketDebuggerUrl"]) as devtools:
-        for call_id in range(1, 1000):
-            request = {"expression": expression, "returnByValue": True}
-            await devtools.send_message(
-                json.dumps({"id": call_id, "method": "Runtime.evaluate", "params": request})
-            )
-            while (reply := json.loads(await devtools.get_message())).get("id") != call_id:
-                pass  # an event, not our answer
-            text = reply.get("result", {}).get("result", {}).get("value")
-            if text and text != "running":
-                outcome: dict[str, Any] = json.loads(text)
-                return outcome
-            await trio.sleep(0.05)
-    raise AssertionError("the page never wrote its outcome")
 
 
 @pytest.mark.browser
