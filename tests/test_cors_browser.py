@@ -35,3 +35,10 @@ async def test_another_origin_is_blocked_by_the_browser_and_refused_a_websocket(
             log = api.log()
     assert outcome == {"put": "blocked", "get": "blocked", "ws": "refused"}
     assert "Traceback" not in log
+
+
+async def test_the_apps_own_pages_keep_their_websockets() -> None:
+    """Browsers send an Origin on same-origin handshakes too: those must pass."""
+    with run_hypercorn(APP, cwd=ROOT, env={"CORS_ORIGINS": "https://elsewhere"}) as api:
+        outcome = await _outcome(f"{api.url}/page?api={api.url}")
+    assert outcome == {"put": {"stored": [3], "token": "t"}, "get": [1, 2], "ws": "hello"}
