@@ -596,7 +596,7 @@ async def test_cookies_are_read_by_name_and_set_one_header_each() -> None:
 
     def login() -> http.Response:
         response = http.JSONResponse({"ok": True})
-        response.set_cookie("session", "s 1", max_age=60, httponly=True, secure=True)
+        response.set_cookie("session", "s1", max_age=60, httponly=True, secure=True)
         response.set_cookie("theme", "dark", samesite="strict")
         response.delete_cookie("legacy")
         return response
@@ -616,12 +616,58 @@ async def test_cookies_are_read_by_name_and_set_one_header_each() -> None:
         assert (await client.get("/bad")).status_code == 500
     assert anonymous == {"session": None, "cookies": {}, "theme": "light"}
     assert set_cookies == [
-        'session="s 1"; HttpOnly; Max-Age=60; Path=/; SameSite=lax; Secure',
-        "theme=dark; Path=/; SameSite=strict",
-        'legacy=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=lax',
+        "session=s1; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Lax",
+        "theme=dark; Path=/; SameSite=Strict",
+        "legacy=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax",
     ]
     assert known == {
         "session": "s1",
         "cookies": {"session": "s1", "theme": "dark"},
         "theme": "dark",
     }
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("a=1; weird[x]=2; session=abc", {"a": "1", "weird[x]": "2", "session": "abc"}),
+        ("name=é; session=abc", {"name": "é", "session": "abc"}),
+        ('a=1 2; session="abc"', {"a": "1 2", "session": "abc"}),
+        ("domain=foo; session=abc; path=/x", {"domain": "foo", "session": "abc", "path": "/x"}),
+        ("session=first; session=second; junk; =x", {"session": "first"}),
+    ],
+)
+async def test_one_odd_cookie_never_hides_the_others(header: str, expected: dict[str, str]) -> None:
+    def cookies(jar: http.Cookies) -> dict[str, str]:
+        return jar
+
+    async with TestClient(ASyncApp(routes=[Route("/", "GET", cookies)])) as client:
+        raw = header.encode("latin-1")  # as a browser may send it; httpx sends str as ASCII
+        assert (await client.get("/", headers={"cookie": raw})).json() == expected
+
+
+def test_set_cookie_follows_rfc_6265_and_refuses_what_browsers_would_drop() -> None:
+    import datetime
+
+    response = http.Response()
+    when = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    response.set_cookie("a", "x", expires=when, max_age=datetime.timedelta(hours=1))
+    response.set_cookie("__Host-s", "y", secure=True, samesite="none")
+    response.delete_cookie("__Host-s", secure=True, samesite="none")
+    assert response.cookies == [
+        "a=x; Path=/; Max-Age=3600; Expires=Wed, 02 Jan 2030 03:04:05 GMT; SameSite=Lax",
+        "__Host-s=y; Path=/; Secure; SameSite=None",
+        "__Host-s=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; "
+        "SameSite=None",
+    ]
+    for kwargs, message in [
+        ({"key": "a b"}, "not a cookie name"),
+        ({"value": "€"}, "cannot carry"),
+        ({"value": "a,b"}, "cannot carry"),
+        ({"max_age": 1.5}, "whole seconds"),
+        ({"samesite": "bogus"}, "samesite must be"),
+        ({"samesite": "none"}, "needs secure=True"),
+        ({"path": "/;x"}, "cannot be a cookie attribute"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            response.set_cookie(**{"key": "k", "value": "v", **kwargs})  # type: ignore[arg-type]

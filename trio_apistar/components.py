@@ -9,7 +9,6 @@ import inspect
 import json
 import types
 import typing
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from ._types import ASGIScope
@@ -94,14 +93,22 @@ class HeaderComponent(Component):
 
 
 class CookiesComponent(Component):
+    """The request's cookies, parsed as browsers send them: ``name=value`` pairs split on
+    ``;``, the first of a repeated name kept (RFC 6265 sends the most specific path first). A
+    malformed pair is skipped, never the whole header."""
+
     def resolve(self, headers: Headers) -> Cookies:
-        jar: SimpleCookie = SimpleCookie()
+        cookies: dict[str, str] = {}
         for header in headers.getlist("cookie"):
-            try:
-                jar.load(header)
-            except CookieError:
-                continue  # a malformed Cookie header is ignored, as browsers ignore bad cookies
-        return Cookies({name: morsel.value for name, morsel in jar.items()})
+            for pair in header.split(";"):
+                name, equals, value = pair.partition("=")
+                name, value = name.strip(), value.strip()
+                if not equals or not name:
+                    continue
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                cookies.setdefault(name, value)
+        return Cookies(cookies)
 
 
 class CookieComponent(Component):

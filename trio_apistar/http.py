@@ -17,8 +17,10 @@ A handler may return a ``Response`` (sent as is), a ``dict`` or ``list`` (sent a
 """
 
 import json
+import re
 from collections.abc import AsyncIterable, Iterable
-from http.cookies import CookieError, SimpleCookie
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NewType
 
 from ._types import Scope, Send
@@ -146,42 +148,80 @@ class Response:
         key: str,
         value: str = "",
         *,
-        max_age: int | None = None,
-        expires: str | None = None,
+        max_age: int | timedelta | None = None,
+        expires: datetime | str | None = None,
         path: str | None = "/",
         domain: str | None = None,
         secure: bool = False,
         httponly: bool = False,
         samesite: str | None = "lax",
     ) -> None:
-        """Add a ``Set-Cookie`` header (one per cookie; call it again for more).
+        """Add a ``Set-Cookie`` header (one per cookie; call it again for more), RFC 6265.
 
-        ``expires`` is an HTTP date string; ``samesite`` is ``'lax'``, ``'strict'``, ``'none'``
-        or ``None``. Raises ``ValueError`` for a name or value a cookie cannot carry.
+        ``expires`` is a ``datetime`` (naive means UTC) or an HTTP date string; ``samesite`` is
+        ``'lax'``, ``'strict'``, ``'none'`` (which browsers accept only with ``secure=True``)
+        or ``None``. Raises ``ValueError`` for a name or value a cookie cannot carry (encode the
+        value first, e.g. with ``urllib.parse.quote``) and for such attributes.
         """
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie[key] = value
-        except CookieError as exc:
-            raise ValueError(f"Cannot set cookie {key!r}: {exc}") from None
-        morsel = cookie[key]
-        for name, setting in (
-            ("max-age", max_age),
-            ("expires", expires),
-            ("path", path),
-            ("domain", domain),
-            ("samesite", samesite),
-        ):
-            if setting is not None:
-                morsel[name] = setting
-        morsel["secure"] = secure
-        morsel["httponly"] = httponly
-        self.cookies.append(morsel.OutputString())
+        if not _COOKIE_NAME.fullmatch(key):
+            raise ValueError(f"{key!r} is not a cookie name")
+        if not _COOKIE_VALUE.fullmatch(value):
+            raise ValueError(
+                f"Cookie {key!r}: {value!r} has characters a cookie cannot carry "
+                "(spaces, quotes, commas, semicolons, backslashes, non-ASCII): encode it first"
+            )
+        parts = [f"{key}={value}"]
+        if path is not None:
+            parts.append(f"Path={_attribute(path)}")
+        if domain is not None:
+            parts.append(f"Domain={_attribute(domain)}")
+        if max_age is not None:
+            seconds = int(max_age.total_seconds()) if isinstance(max_age, timedelta) else max_age
+            if isinstance(seconds, bool) or not isinstance(seconds, int):
+                raise ValueError(f"max_age must be whole seconds, not {max_age!r}")
+            parts.append(f"Max-Age={seconds}")
+        if expires is not None:
+            if isinstance(expires, datetime):
+                moment = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+                expires = format_datetime(moment.astimezone(UTC), usegmt=True)
+            parts.append(f"Expires={_attribute(expires)}")
+        if secure:
+            parts.append("Secure")
+        if httponly:
+            parts.append("HttpOnly")
+        if samesite is not None:
+            same = samesite.lower()
+            if same not in ("strict", "lax", "none"):
+                raise ValueError(f"samesite must be 'strict', 'lax', 'none' or None: {samesite!r}")
+            if same == "none" and not secure:
+                raise ValueError("samesite='none' needs secure=True (browsers drop it otherwise)")
+            parts.append(f"SameSite={same.capitalize()}")
+        self.cookies.append("; ".join(parts))
 
-    def delete_cookie(self, key: str, *, path: str | None = "/", domain: str | None = None) -> None:
-        """Tell the client to forget cookie ``key`` (an expired ``Set-Cookie``)."""
+    def delete_cookie(
+        self,
+        key: str,
+        *,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Tell the client to forget cookie ``key`` (an expired ``Set-Cookie``).
+
+        Pass the attributes it was set with: a ``__Secure-``/``__Host-`` cookie needs
+        ``secure=True``, and ``path``/``domain`` must match for the browser to drop it.
+        """
         self.set_cookie(
-            key, max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain
+            key,
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
         )
 
     def render(self, content: Any) -> bytes:
@@ -239,6 +279,17 @@ class Response:
 
 
 _NO_BODY = frozenset({204, 304})
+#: RFC 6265 4.1.1: a token for the name; cookie-octets for the value.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*")
+
+
+def _attribute(value: str) -> str:
+    if ";" in value or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+        raise ValueError(f"{value!r} cannot be a cookie attribute")
+    return value
+
+
 _CONTENT_TYPES: dict[type[Response], tuple[bytes, bytes] | tuple[()]] = {}
 
 
