@@ -11,22 +11,40 @@ LAYERS = {
     "_types": 0,
     "exceptions": 0,
     "datastructures": 1,
+    "_states": 1,
     "http": 2,
     "forms": 2,
-    "websocket": 2,
     "injector": 2,
+    "_inbound": 2,
+    "websocket": 3,
     "routing": 3,
     "components": 3,
     "nurseries": 3,
     "planning": 4,
-    "cors": 3,
-    "app": 5,
+    "cors": 4,
+    "context": 5,
+    "lifespan": 6,
+    "exchange": 6,
+    "session": 6,
     "serve": 6,
-    "test": 6,
-    "pytest_plugin": 7,
-    "__init__": 8,
+    "app": 7,
+    "test": 8,
+    "pytest_plugin": 9,
+    "__init__": 10,
 }
-MAY_IMPORT_TRIO = {"websocket", "nurseries", "app", "serve", "test", "pytest_plugin"}
+MAY_IMPORT_TRIO = {
+    "_inbound",
+    "websocket",
+    "nurseries",
+    "context",
+    "lifespan",
+    "exchange",
+    "session",
+    "app",
+    "serve",
+    "test",
+    "pytest_plugin",
+}
 MAY_IMPORT_HYPERCORN = {"serve"}
 
 
@@ -77,6 +95,32 @@ def test_modules_import_only_from_lower_layers() -> None:
                 problems.append(f"{name} imports trio")
             elif top == "hypercorn" and name not in MAY_IMPORT_HYPERCORN:
                 problems.append(f"{name} imports hypercorn")
+    assert problems == []
+
+
+def _all_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, level) of every import, lazy and ``TYPE_CHECKING`` ones included."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level))
+    return found
+
+
+def test_even_lazy_imports_point_downwards() -> None:
+    """No import cycle, not even through a function-level or type-checking import."""
+    problems = []
+    for name, layer in LAYERS.items():
+        in_subpackage = (PACKAGE / name).is_dir()
+        for path in _sources(name):
+            for module, level in _all_imports(path):
+                if not level or (in_subpackage and level == 1):
+                    continue
+                top = module.split(".")[0]
+                if top and LAYERS[top] >= layer:
+                    problems.append(f"{path.name} imports .{top}")
     assert problems == []
 
 

@@ -284,7 +284,7 @@ def test_plans_are_built_when_the_app_is_built() -> None:
     def handler(counter: Counter) -> None: ...
 
     app = ASyncApp(routes=[Route("/", "GET", handler)], components=[Spy()])
-    plan = app._routes[app.router.routes[0].route].handler
+    plan = app._context.routes[app.router.routes[0].route].handler
     assert [type(step.func.__self__).__name__ for step in plan.steps] == ["Spy"]
     assert calls == []
 

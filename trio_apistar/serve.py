@@ -9,16 +9,23 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
-if TYPE_CHECKING:
-    from .app import ASyncApp
+from ._types import Receive, Scope, Send
 
-__all__ = ["make_config", "run", "serve"]
+__all__ = ["ServableApp", "make_config", "run", "serve"]
+
+
+class ServableApp(Protocol):
+    """What :func:`serve` needs of an app: ASGI 3, and a way to close its WebSockets."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    async def close_websockets(self, code: int = ...) -> None: ...
 
 
 def make_config(host: str = "127.0.0.1", port: int = 8000, **options: Any) -> Config:
@@ -37,7 +44,7 @@ def make_config(host: str = "127.0.0.1", port: int = 8000, **options: Any) -> Co
 
 
 async def serve(
-    app: "ASyncApp",
+    app: ServableApp,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
@@ -75,6 +82,6 @@ async def _wait_for_signal() -> None:
             return
 
 
-def run(app: "ASyncApp", host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+def run(app: ServableApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     """Blocking: ``trio.run`` of :func:`serve`."""
     trio.run(partial(serve, app, host, port, **options))

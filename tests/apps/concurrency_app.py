@@ -134,7 +134,7 @@ def _live_tasks() -> int:
 
 async def stats(app: ASyncApp) -> dict[str, Any]:
     await trio.sleep(0.05)  # let cancelled connection tasks finish unwinding
-    return {"tasks": _live_tasks(), "rss_kb": _rss_kb(), "sockets": len(app._sockets)}
+    return {"tasks": _live_tasks(), "rss_kb": _rss_kb(), "sockets": app.statistics().websockets}
 
 
 def _rss_kb() -> int:

@@ -23,7 +23,7 @@ Exceptions raised here, besides the app's own (re-raised, see ``TestClient``)::
     TimeoutError            the app sent nothing, or did not finish, within the client's timeout
 """
 
-from ..app import RAISE_EXTENSION as RAISE_EXTENSION
+from ..context import RAISE_EXTENSION as RAISE_EXTENSION
 from ._client import TestClient as TestClient
 from ._errors import LifespanFailed as LifespanFailed
 from ._errors import ServerStartError as ServerStartError

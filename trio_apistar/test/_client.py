@@ -13,7 +13,7 @@ import httpx
 import trio
 
 from .._types import ASGIApp, Message, Receive, Scope, Send
-from ..app import RAISE_EXTENSION
+from ..context import RAISE_EXTENSION
 from ._errors import LifespanFailed, _timeout_of, _unwrap
 from ._websocket import WebSocketSession
 

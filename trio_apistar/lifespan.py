@@ -1,0 +1,83 @@
+"""The app's lifetime: the ASGI lifespan, ``AppNursery``, startup, shutdown.
+
+``run_lifespan`` opens the app nursery (``AppNursery``), runs the ``on_startup`` functions and
+reports startup; at shutdown it closes every open WebSocket with 1001 (going away), runs the
+``on_shutdown`` functions and cancels the app nursery. A startup function that fails is a
+``lifespan.startup.failed`` (logged); a shutdown function that fails is logged and the others
+still run.
+"""
+
+import logging
+from typing import Any
+
+import trio
+
+from ._types import Message, Receive, Scope, Send
+from .context import RAISE_EXTENSION, AppContext
+from .nurseries import AppNursery, AppTasks
+from .websocket import status
+
+__all__ = ["close_websockets", "run_lifespan"]
+
+logger = logging.getLogger("trio_apistar")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def run_lifespan(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run the ASGI lifespan protocol for the app ``ctx``, from startup to shutdown."""
+    message = await receive()
+    if message["type"] != "lifespan.startup":
+        return
+    failed: Message | None = None
+    async with trio.open_nursery() as lifespan:
+        tasks = AppTasks()
+        await lifespan.start(tasks.run)
+        ctx.app_tasks = tasks
+        try:
+            failed = await _startup_and_shutdown(ctx, tasks, receive, send)
+        finally:
+            ctx.app_tasks = None
+            tasks.stop()
+    if tasks.errors and RAISE_EXTENSION in (scope.get("extensions") or {}):
+        raise tasks.errors[0]  # a test client wants it, rather than a log line
+    await send(failed or {"type": "lifespan.shutdown.complete"})
+
+
+async def _startup_and_shutdown(
+    ctx: AppContext, tasks: AppTasks, receive: Receive, send: Send
+) -> Message | None:
+    """Startup, wait for shutdown, then shutdown; return the failure message, if any."""
+    state: dict[Any, Any] = {key: ctx.app for key in ctx.app_keys}
+    state[AppNursery] = tasks.nursery
+    try:
+        for plan in ctx.on_startup:
+            await plan.run(state)
+    except Exception as exc:
+        logger.error("Application startup failed", exc_info=exc)
+        return {"type": "lifespan.startup.failed", "message": _describe(exc)}
+    await send({"type": "lifespan.startup.complete"})
+    await receive()  # lifespan.shutdown
+    await close_websockets(ctx, status.WS_1001_LEAVING)
+    failed: Message | None = None
+    state[AppNursery] = tasks.nursery  # a fresh one if a task failed meanwhile
+    for plan in ctx.on_shutdown:
+        try:
+            await plan.run(state)
+        except Exception as exc:
+            logger.error("Application shutdown hook failed", exc_info=exc)
+            failed = failed or {"type": "lifespan.shutdown.failed", "message": _describe(exc)}
+    return failed
+
+
+async def close_websockets(ctx: AppContext, code: int = status.WS_1001_LEAVING) -> None:
+    """Close every open WebSocket of the app with ``code`` (1001, going away, at shutdown).
+
+    Their handlers see ``WebSocketDisconnect(code)``, as if the client had left.
+    """
+    # All at once: a client that does not read must not hold up the others' close frames.
+    async with trio.open_nursery() as nursery:
+        for ws in list(ctx.sockets):
+            nursery.start_soon(ws._going_away, code)

@@ -1,0 +1,145 @@
+"""One WebSocket session: route the handshake, run hooks and handler, close as they end.
+
+``run_websocket`` is the whole life of one WebSocket connection, in a connection nursery:
+
+* an unknown path is refused (404, before any handler), as is a route that serves HTTP;
+* ``on_request`` hooks, the handler, ``on_response`` hooks run in this task, the one the server
+  called us in: an idle socket parks here and every suspended frame is memory per socket;
+* the ``WebSocket`` reads the server's channel, or its own reader task's (``_inbound.py``),
+  from accept on. The client leaving is not a cancellation of the handler: it surfaces as
+  ``WebSocketDisconnect`` from ``receive``/``send`` and cancels ``cancel_on_disconnect`` blocks
+  and connection-nursery tasks;
+* the handler returning closes the socket (1000) or refuses a handshake never answered; an
+  ``HTTPException`` refuses the handshake with its status (after accept: 1008); invalid data
+  closes with its code (1007, 1003); any other error is logged and closes with 1011;
+* the server cancelling us (shutdown) still owes the client a close frame: 1001, shielded and
+  time-bounded.
+"""
+
+import json
+import logging
+from typing import Any
+
+import trio
+
+from ._types import Receive, Scope, Send
+from .context import AppContext, is_cancellation, unwrap
+from .exceptions import (
+    HTTPException,
+    WebSocketDisconnect,
+    WebSocketInvalidData,
+    WebSocketProtocolError,
+)
+from .http import Body
+from .nurseries import ConnectionTasks
+from .planning import RoutePlan
+from .websocket import WebSocket, status
+
+__all__ = ["run_websocket"]
+
+logger = logging.getLogger("trio_apistar")
+
+
+def _reason(detail: Any) -> str:
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
+async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one WebSocket connection with the app ``ctx``."""
+    first = await receive()
+    if first["type"] != "websocket.connect":
+        return
+    settings = ctx.settings
+    ws = WebSocket(
+        scope,
+        receive,
+        send,
+        max_queue=settings.websocket_queue_size,
+        max_message_size=settings.websocket_max_message_size,
+    )
+    try:
+        route, params = ctx.router.match(scope["path"], "GET")
+        plan = ctx.routes[route]
+        if plan.kind != "websocket":
+            raise HTTPException("No WebSocket endpoint at this URL", 404)
+    except HTTPException as exc:
+        status_code = 404 if exc.status_code == 405 else exc.status_code
+        await ws.deny(status_code, json.dumps({"detail": exc.detail}))
+        return
+    state = ctx.state(scope, receive, send, route, params, plan)
+    state[WebSocket] = ws
+    if Body in plan.uses:
+        state[Body] = b""  # the handshake's (``http.Request`` on a WebSocket)
+    ctx.sockets.add(ws)
+    instances = ctx.instances()
+    error: Exception | None = None
+    try:
+        try:
+            # The handler runs in this frame, not one more: an idle socket parks here and
+            # every suspended frame is memory per socket.
+            async with trio.open_nursery() as nursery:
+                ws._nursery = nursery
+                if trio.Nursery in plan.uses:
+                    tasks = await ConnectionTasks.open(nursery, ended=lambda: ws._gone)
+                    state[trio.Nursery] = tasks.nursery
+                    ws._cancel_on_disconnect(tasks.scope)
+                try:
+                    for hook in plan.on_request:
+                        await hook.plan.run(state, instances[hook.index])
+                    try:
+                        await plan.handler.start(state)
+                    except WebSocketDisconnect:
+                        pass
+                    for hook in plan.on_response:
+                        await hook.plan.run(state, instances[hook.index])
+                except WebSocketDisconnect:
+                    pass
+                except Exception as exc:
+                    error = exc
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            error = unwrap(exc)  # type: ignore[assignment]
+        await _end(ctx, ws, plan, state, instances, error)
+    except BaseException as exc:
+        if is_cancellation(exc) and ws.connected:
+            # The server is cancelling us (shutdown): the client is owed a close frame.
+            with trio.CancelScope(shield=True):
+                await ws._going_away(status.WS_1001_LEAVING)
+        raise
+    finally:
+        ctx.sockets.discard(ws)
+
+
+async def _end(
+    ctx: AppContext,
+    ws: WebSocket,
+    plan: RoutePlan,
+    state: dict[Any, Any],
+    instances: list[Any],
+    error: Exception | None,
+) -> None:
+    """The handler is done: close (or refuse) as its outcome says; report its error."""
+    if error is None:
+        await ws._finish()
+        return
+    if isinstance(error, WebSocketProtocolError | HTTPException):
+        # A refusal the app chose (an auth hook's Forbidden, a missing query parameter's
+        # ValidationError): the HTTP status before accept, a close code after.
+        if ws.connecting:
+            headers = getattr(error, "headers", None)  # an HTTPException's, e.g. a 401's
+            await ws.deny(error.status_code, json.dumps({"detail": error.detail}), headers)
+        elif isinstance(error, HTTPException):
+            await ws._finish(status.WS_1008_POLICY_VIOLATION, _reason(error.detail))
+        else:
+            await ws._finish(error.close_code, error.detail)
+        return
+    if isinstance(error, WebSocketInvalidData):
+        logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
+        await ws._finish(error.close_code, error.detail)
+        return
+    await ctx.report(error, plan, state, instances)
+    if ws.connecting:
+        await ws.deny(500, json.dumps({"detail": "Internal server error"}))
+    else:
+        await ws._finish(status.WS_1011_INTERNAL_ERROR)
+    ctx.maybe_reraise(state, error)
