@@ -19,10 +19,13 @@ from ._types import ASGIScope as ASGIScope
 from ._types import ASGISend as ASGISend
 from .app import ASyncApp as ASyncApp
 from .cors import CORS as CORS
+from .fileresponse import FileResponse as FileResponse
 from .injector import Component as Component
 from .nurseries import AppNursery as AppNursery
 from .routing import Include as Include
 from .routing import Route as Route
+from .staticfiles import Static as Static
+from .staticfiles import StaticFiles as StaticFiles
 from .websocket import WebSocket as WebSocket
 from .websocket import status as status
 
@@ -36,8 +39,11 @@ __all__ = [
     "ASyncApp",
     "AppNursery",
     "Component",
+    "FileResponse",
     "Include",
     "Route",
+    "Static",
+    "StaticFiles",
     "WebSocket",
     "exceptions",
     "http",
