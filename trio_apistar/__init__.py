@@ -26,6 +26,7 @@ from .routing import Include as Include
 from .routing import Route as Route
 from .staticfiles import Static as Static
 from .staticfiles import StaticFiles as StaticFiles
+from .templates import Templates as Templates
 from .websocket import WebSocket as WebSocket
 from .websocket import status as status
 
@@ -44,6 +45,7 @@ __all__ = [
     "Route",
     "Static",
     "StaticFiles",
+    "Templates",
     "WebSocket",
     "exceptions",
     "http",
