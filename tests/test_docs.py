@@ -1,5 +1,6 @@
-"""The code in README.md and docs/websockets.md, docs/concurrency.md runs and does what the text
-says (docs/testing.md is checked by tests/test_testclient.py)."""
+"""The code in README.md and docs/websockets.md, docs/concurrency.md and
+docs/static-and-templates.md runs and does what the text says (docs/testing.md is checked by
+tests/test_testclient.py)."""
 
 import json
 import re
@@ -158,3 +159,71 @@ async def test_concurrency_guide() -> None:
             break
         await trio.sleep(0.01)
     assert "query abandoned: client left" in log
+
+
+def _write_files(name: str, into: Path) -> list[str]:
+    """Write every html/javascript/css block of a document whose first line is a comment
+    naming its file (``<!-- templates/index.html -->``) under ``into``; return the names."""
+    text = (ROOT / name).read_text()
+    written = []
+    pattern = r"```(?:html|javascript|css)\n(?:<!--|//|/\*) (\S+)(?: -->| \*/)?\n(.*?)```"
+    for path, content in re.findall(pattern, text, flags=re.DOTALL):
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        (into / path).write_text(content)
+        written.append(path)
+    return written
+
+
+async def test_static_and_templates_guide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _write_files("docs/static-and-templates.md", tmp_path)
+    assert sorted(files) == [
+        "static/chat.js",
+        "static/style.css",
+        "templates/index.html",
+        "templates/message.html",
+    ]
+    monkeypatch.chdir(tmp_path)  # the guide's paths are relative to the app's directory
+    ns = _run_blocks("docs/static-and-templates.md")
+    async with TestClient(ns["app"]) as client:
+        page = await client.get("/", params={"room": "<b>"})
+        assert page.status_code == 200
+        assert "<title>&lt;b&gt;</title>" in page.text
+        assert 'href="/static/style.css"' in page.text
+        assert 'data-socket="/rooms/%3Cb%3E/ws"' in page.text
+        script = await client.get("/static/chat.js")
+        assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+        cached = await client.get(
+            "/static/chat.js", headers={"if-none-match": script.headers["etag"]}
+        )
+        assert cached.status_code == 304
+        async with client.websocket_connect("/rooms/%3Cb%3E/ws") as ws:
+            await ws.send_text("hi")
+            assert await ws.receive_text() == "<b>: hi"
+
+    async with TestClient(ns["api"]) as client:
+        response = await client.get("/v1/assets/style.css")
+        assert response.headers["cache-control"] == "public, max-age=3600"
+        assert (await client.get("/v1/assets/")).status_code == 404  # index=None
+    async with TestClient(ns["site"]) as client:
+        assert (await client.get("/files/chat.js")).status_code == 200
+
+    Templates = ns["Templates"]
+    routes = [
+        Route("/fragment", "GET", ns["fragment"]),
+        Route("/missing", "GET", ns["missing"]),
+        Route("/export", "GET", ns["export"]),
+        Route("/rooms/{room}/ws", "GET", ns["chat"]),
+        ns["Static"]("/static", directory="static"),
+    ]
+    app = ASyncApp(routes=routes, components=[Templates("templates")])
+    async with TestClient(app) as client:
+        async with client.websocket_connect("/fragment") as ws:
+            await ws.send_text("<script>")
+            assert await ws.receive_text() == "<li>&lt;script&gt;</li>"
+        missing = await client.get("/missing")
+        assert (missing.status_code, "<title>nowhere</title>" in missing.text) == (404, True)
+        export = await client.get("/export")
+        assert export.headers["content-disposition"] == 'attachment; filename="chat.css"'
+        assert export.text == (tmp_path / "static" / "style.css").read_text()
+    shouting = ns["shouting"]
+    assert await shouting.render_to_string("message.html", text="<b>") == "<li>&lt;b&gt;</li>"
