@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import client, report  # noqa: E402
+from benchmarks import client, report, templates  # noqa: E402
 from benchmarks.apps import ASGI_SYSTEMS  # noqa: E402
 from benchmarks.httpload import parse_wrk  # noqa: E402
 from benchmarks.inprocess import measure  # noqa: E402
@@ -73,3 +73,10 @@ def test_quick_options_are_small() -> None:
     args = parse_args(["--quick"])
     assert (args.repeat, args.duration) == (2, 1.0)
     assert parse_args(["--quick", "--repeat", "7"]).repeat == 7
+
+
+async def test_template_rendering_ways_run() -> None:
+    with trio.fail_after(30):
+        result = await templates.measure(n=3, renders=1)
+    assert set(result) == {"inline", "thread", "async_mode"}
+    assert all(figures["small_us"] > 0 for figures in result.values())

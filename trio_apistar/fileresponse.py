@@ -93,7 +93,7 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
     try:
         result = os.fstat(fd)
         if not stat.S_ISREG(result.st_mode):
-            raise IsADirectoryError(f"{path} is not a regular file")
+            raise OSError(f"{path} is not a regular file")
     except BaseException:
         os.close(fd)
         raise
