@@ -40,6 +40,8 @@ def site(tmp_path: Path) -> Path:
     (static / "résumé.txt").write_text("accented")
     (static / ".env").write_text("SECRET=1")
     (static / "inner-link").symlink_to("app.js")
+    (static / "build-3f2a").write_text("//")
+    (static / "latest.js").symlink_to("build-3f2a")
     (tmp_path / "secret.txt").write_text("top secret")
     (tmp_path / "private").mkdir()
     (tmp_path / "private" / "key.txt").write_text("private key")
@@ -128,6 +130,9 @@ async def test_files_are_served_with_their_content_type_and_validators(site: Pat
         "empty.txt": "text/plain; charset=utf-8",
         # a compressed file is what it is: no Content-Encoding, so not "JavaScript"
         "bundle.js.gz": "application/gzip",
+        # the name asked for decides, not the name of the file a symlink leads to
+        "latest.js": "text/javascript; charset=utf-8",
+        "inner-link": "application/octet-stream",
     }
     async with _client(_app(site)) as client:
         for name, content_type in expected.items():

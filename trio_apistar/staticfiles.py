@@ -118,11 +118,14 @@ class StaticFiles:
             status_code = 206
             response_headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
         response_headers["content-length"] = str(end - start)
+        # The name asked for says what it is (a symlink 'app.js' -> 'build-3f2a' is JavaScript);
+        # for a directory, its index file's name.
+        name = real_path if wants_directory else segments[-1]
         response = FileResponse(
             real_path,
             status_code,
             response_headers,
-            media_type_of(real_path),
+            media_type_of(name),
             chunk_size=self.chunk_size,
         )
         response.planned_stat = result
