@@ -10,6 +10,7 @@ PACKAGE = Path(trio_apistar.__file__).parent
 LAYERS = {
     "_types": 0,
     "exceptions": 0,
+    "validation": 1,
     "datastructures": 1,
     "_states": 1,
     "http": 2,
@@ -18,7 +19,8 @@ LAYERS = {
     "_inbound": 2,
     "websocket": 3,
     "routing": 3,
-    "components": 3,
+    "bodies": 3,
+    "components": 4,
     "nurseries": 3,
     "planning": 4,
     "cors": 4,

@@ -6,15 +6,17 @@ lazily, and at most once per connection.
 """
 
 import inspect
-import json
 import types
 import typing
 from typing import Any
 
+import pydantic
+
+from . import validation
 from ._types import ASGIScope
+from .bodies import BodyComponent, RequestDataComponent
 from .datastructures import URL, Headers, QueryParams
-from .exceptions import BadRequest, UnsupportedMediaType, ValidationError
-from .forms import parse_multipart, parse_urlencoded
+from .exceptions import ValidationError
 from .http import (
     Body,
     Cookie,
@@ -28,7 +30,6 @@ from .http import (
     QueryParam,
     QueryString,
     Request,
-    RequestData,
     Scheme,
 )
 from .injector import Component
@@ -159,15 +160,21 @@ def _scalar_type(annotation: Any) -> tuple[Any, bool] | None:
 
 
 class ScalarQueryParamComponent(Component):
-    """API Star's rule: a ``str``/``int``/``float``/``bool`` parameter that is not a path
-    parameter is a query parameter of the same name, converted to that type.
+    """API Star's rule: a parameter of a plain value type that is not a path parameter is a
+    query parameter of the same name, converted to that type.
 
-    A missing parameter with no default is a ``ValidationError`` (400), as is one that does not
-    convert.
+    ``str``/``int``/``float``/``bool`` (and their ``| None``) convert here directly; any other
+    plain type (``Decimal``, ``UUID``, ``date``, an ``Enum``, ``Annotated[int, Field(ge=1)]``)
+    and ``list[...]`` of them (a repeated parameter, ``[]`` when absent) are validated by
+    pydantic. A missing parameter with no default is a ``ValidationError`` (400), as is one that
+    does not convert.
     """
 
     def resolve(self, parameter: inspect.Parameter, params: QueryParams) -> Any:
-        kind, optional = _scalar_type(parameter.annotation) or (str, False)
+        scalar = _scalar_type(parameter.annotation)
+        if scalar is None:
+            return _validated_query(parameter, params)
+        kind, optional = scalar
         raw = params.get(parameter.name)
         if raw is None:
             if parameter.default is not inspect.Parameter.empty:
@@ -188,30 +195,40 @@ class ScalarQueryParamComponent(Component):
             raise ValidationError({parameter.name: f"Must be a valid {kind.__name__}."}) from None
 
     def can_handle_parameter(self, parameter: inspect.Parameter) -> bool:
-        return _scalar_type(parameter.annotation) is not None
+        annotation = parameter.annotation
+        if _scalar_type(annotation) is not None:
+            return True
+        if not validation.is_query_annotation(annotation):
+            return False
+        try:
+            validation.adapter(annotation)  # made now, at build, and kept
+        except pydantic.PydanticUserError:
+            return False  # refused with the list of what is supported
+        return True
 
 
-class RequestDataComponent(Component):
-    """The body parsed by its content type: JSON, a url-encoded form or a multipart form (a
-    dict, with :class:`~trio_apistar.forms.UploadedFile` for files); ``None`` if empty."""
-
-    def resolve(self, body: Body, headers: Headers) -> RequestData:
-        if not body:
-            return RequestData(None)
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json" or content_type.endswith("+json"):
-            try:
-                return RequestData(json.loads(body))
-            except ValueError as exc:
-                raise BadRequest(f"Malformed JSON in the request body: {exc}") from None
-        if content_type == "application/x-www-form-urlencoded":
-            return RequestData(parse_urlencoded(body))
-        if content_type == "multipart/form-data":
-            return RequestData(parse_multipart(body, headers["content-type"]))
-        raise UnsupportedMediaType(
-            f"Cannot parse a {content_type or 'body without content-type'}: send "
-            "application/json, application/x-www-form-urlencoded or multipart/form-data"
-        )
+def _validated_query(parameter: inspect.Parameter, params: QueryParams) -> Any:
+    name, annotation = parameter.name, parameter.annotation
+    raw: str | list[str] | None
+    if validation.is_list_annotation(annotation):
+        raw = params.getlist(name)
+        if not raw and parameter.default is not inspect.Parameter.empty:
+            return parameter.default
+    else:
+        raw = params.get(name)
+        if raw is None:
+            if parameter.default is not inspect.Parameter.empty:
+                return parameter.default
+            if validation.body_type(annotation)[1]:
+                return None
+            raise ValidationError({name: "This query parameter is required."})
+    validator = validation.adapter(annotation)
+    try:
+        if isinstance(raw, str):
+            return validator.validate_strings(raw)
+        return validator.validate_python(raw)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(validation.error_detail(exc, name)) from None
 
 
 class RequestComponent(Component):
@@ -245,4 +262,5 @@ BUILTIN_COMPONENTS: tuple[Component, ...] = (
     RequestDataComponent(),
     RequestComponent(),
     ScalarQueryParamComponent(),
+    BodyComponent(),
 )

@@ -17,6 +17,7 @@ TrioApiStarError
     ├── WebSocketNotConnected     the socket was used in a state that does not allow it (your bug)
     ├── WebSocketProtocolError    refuse the handshake (HTTP 4xx) or close with 1002 after accept
     └── WebSocketInvalidData      a message could not be decoded; unhandled, closes with 1007 (1003)
+        └── WebSocketValidationError  a message is not of the type asked for; unhandled, 1007
 ```
 
 As in Trio, a resource *you* misused (``WebSocketNotConnected``, a ``RuntimeError``) is kept apart
@@ -43,6 +44,7 @@ __all__ = [
     "WebSocketMessageTooBig",
     "WebSocketNotConnected",
     "WebSocketProtocolError",
+    "WebSocketValidationError",
 ]
 
 
@@ -195,3 +197,18 @@ class WebSocketInvalidData(WebSocketError, ValueError):
 class WebSocketMessageTooBig(WebSocketDisconnect):
     """The client sent a message over ``websocket_max_message_size``: the server closed the
     socket with 1009. Raised by ``receive*()`` like any other disconnect."""
+
+
+class WebSocketValidationError(WebSocketInvalidData):
+    """A message received as a type (``await ws.receive_json(Product)``) is not JSON or not of
+    that type. ``errors`` says why, in the shape of an HTTP 400's detail: one message, or dotted
+    field paths to messages. Catch it to answer the client and keep the socket open; left
+    unhandled, the socket closes with 1007 and a short reason."""
+
+    def __init__(self, errors: str | dict[str, str]) -> None:
+        self.errors = errors
+        if isinstance(errors, str):
+            reason = errors
+        else:
+            reason = "; ".join(f"{path}: {message}" for path, message in errors.items())
+        super().__init__(f"Invalid message: {reason}", 1007)

@@ -14,6 +14,8 @@ Annotate a handler parameter with one of these to receive it::
 
 A handler may return a ``Response`` (sent as is), a ``dict`` or ``list`` (sent as JSON), a
 ``str`` (HTML, as API Star does), ``bytes`` (``application/octet-stream``) or ``None`` (204).
+A pydantic model, dataclass or ``TypedDict`` is sent as JSON by the handler's return annotation
+(see docs/types.md); one inside a dict or list by its own type.
 """
 
 import json
@@ -23,10 +25,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NewType
 
+from . import validation
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+#: Models, dataclasses, dates, UUIDs, Decimals and Enums in a result become their JSON values.
+_JSON = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=validation.to_jsonable
+)
 
 __all__ = [
     "URL",

@@ -14,12 +14,17 @@ Pure Python: the injector knows nothing of ASGI or trio.
 """
 
 import inspect
+import types
+import typing
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["Component", "Injector", "Plan", "Step", "signature"]
+__all__ = ["SUPPORTED", "Checker", "Component", "Injector", "Plan", "Step", "signature"]
+
+#: ``check(name, annotation)``: a function validating a named value, or ``None`` if none is needed.
+Checker = Callable[[str, Any], Callable[[Any], Any] | None]
 
 
 def signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -158,6 +163,7 @@ class Injector:
     def __init__(self, components: Iterable[Component]) -> None:
         self.components = list(components)
         self._by_annotation: dict[Any, Component] = {}
+        self._check: Checker | None = None
         self._by_matching: list[Component] = []
         for component in self.components:
             if _overrides_matching(component):
@@ -171,16 +177,21 @@ class Injector:
         provided: Collection[Hashable],
         named: Mapping[str, Hashable] | None = None,
         skip_first: bool = False,
+        check: Checker | None = None,
     ) -> Plan:
         """Plan the call of ``func``.
 
         ``provided`` holds the keys (usually types) whose values the framework puts in ``state``
         before running the plan; ``named`` maps parameter names to keys that resolve them by
-        name (path parameters); ``skip_first`` leaves out ``self`` of an unbound method.
-        Raises :class:`ConfigurationError` naming the function, the parameter and what is on
-        offer when a parameter cannot be resolved.
+        name (path parameters), and ``check(name, annotation)`` may return a function that
+        validates such a value (its result is what the parameter gets); ``skip_first`` leaves
+        out ``self`` of an unbound method. An ``X | None`` annotation nothing provides as such
+        is resolved as ``X`` with a default of ``None``. Raises :class:`ConfigurationError`
+        naming the function, the parameter and what may be asked for when a parameter cannot be
+        resolved.
         """
         named = named or {}
+        self._check = check
         steps: list[Step] = []
         uses: set[Hashable] = set()
         seen: set[Hashable] = set()
@@ -213,7 +224,14 @@ class Injector:
         if param.name in named:
             key = named[param.name]
             uses.add(key)
-            return key
+            checker = self._check(param.name, param.annotation) if self._check else None
+            if checker is None:
+                return key
+            checked: Hashable = ("checked", key, _hashable(param.annotation))
+            if checked not in seen:
+                steps.append(Step(checked, checker, (key,)))
+                seen.add(checked)
+            return checked
         annotation = param.annotation
         if annotation in provided:
             uses.add(annotation)
@@ -225,7 +243,23 @@ class Injector:
                     component = candidate
                     break
         if component is None:
-            raise _Unresolvable(param, owner)
+            inner = _without_none(annotation)
+            if inner is None:
+                raise _Unresolvable(param, owner)
+            default = None if param.default is param.empty else param.default
+            try:
+                return self._key_for(
+                    param.replace(annotation=inner, default=default),
+                    provided,
+                    {},
+                    steps,
+                    uses,
+                    seen,
+                    owner,
+                    stack,
+                )
+            except _Unresolvable:
+                raise _Unresolvable(param, owner) from None
         if component in stack:
             chain = " -> ".join(type(c).__name__ for c in (*stack, component))
             raise ConfigurationError(f"Circular component dependency: {chain}")
@@ -266,21 +300,45 @@ class Injector:
     ) -> str:
         param = exc.parameter
         annotation = param.annotation
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            return (
+                f"Cannot resolve parameter {param.name!r} of {exc.owner}: *args and **kwargs "
+                "cannot be injected; name each parameter"
+            )
         shown = (
             "no annotation"
             if annotation is inspect.Parameter.empty
             else f"annotation {_name(annotation)}"
         )
         on_offer = sorted(
-            {_name(k) for k in provided}
+            {_name(k) for k in provided if isinstance(k, type) or hasattr(k, "__supertype__")}
             | {_name(k) for k in self._by_annotation}
-            | {f"{type(c).__name__} (by matching)" for c in self._by_matching}
         )
-        names = f"; path parameters: {', '.join(sorted(named))}" if named else ""
+        names = f"; path parameters here: {', '.join(sorted(named))}" if named else ""
         return (
-            f"Cannot resolve parameter {param.name!r} ({shown}) of {exc.owner}: no component "
-            f"provides it. Available annotations: {', '.join(on_offer)}{names}"
+            f"Cannot resolve parameter {param.name!r} ({shown}) of {exc.owner}. A parameter "
+            f"can be: {SUPPORTED}; or one of {', '.join(on_offer)}; or what a Component you pass "
+            f"to ASyncApp(components=...) returns{names}"
         )
+
+
+#: What the built-in components resolve by a parameter's annotation and name, in words.
+SUPPORTED = (
+    "a query or path parameter of a plain type (str, int, float, bool, Decimal, UUID, date, "
+    "datetime, time, timedelta, an Enum or a Literal), optionally as X | None, as list[X] (a "
+    "repeated query parameter) or as Annotated[X, Field(...)] with constraints; the request "
+    "body as a pydantic model, a dataclass or a TypedDict; a header, cookie or query value by "
+    "the parameter's name (http.Header, http.Cookie, http.QueryParam)"
+)
+
+
+def _without_none(annotation: Any) -> Any:
+    """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(annotation)
+    rest = [a for a in args if a is not type(None)]
+    return rest[0] if len(rest) == 1 and len(args) == 2 else None
 
 
 def _is_parameter_key(key: Hashable) -> bool:

@@ -7,13 +7,16 @@ parameters are ``ConfigurationError`` here, at build time. Pure Python: what the
 itself offers (ASGI scope, nurseries, ...) comes in as ``base`` keys.
 """
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
+
+from . import validation
 from .exceptions import ConfigurationError
 from .http import Body, Response
-from .injector import Injector, Plan
+from .injector import Injector, Plan, signature
 from .routing import Route, Router
 from .websocket import WebSocket
 
@@ -126,8 +129,12 @@ class Planner:
 
     def _plan_route(self, route: Route, params: list[str]) -> RoutePlan:
         named = {name: ("path", name) for name in params}
-        handler = self.injector.plan(route.handler, self.provided("websocket"), named)
+        handler = self.injector.plan(
+            route.handler, self.provided("websocket"), named, check=validation.param_checker
+        )
         kind = "websocket" if WebSocket in handler.uses else "http"
+        if kind == "http":
+            handler = _typed_output(handler, route)
         hooks = self.hooks[kind]
         uses = set(handler.uses)
         for name in HOOK_NAMES:
@@ -173,3 +180,38 @@ class Planner:
             frozenset(uses),
             {},
         )
+
+
+def _typed_output(plan: Plan, route: Route) -> Plan:
+    """The handler's plan, its result serialised by its return annotation when that names a
+    model, dataclass or ``TypedDict`` (a ``Response`` or ``None`` passes as it is)."""
+    annotation = signature(route.handler).return_annotation
+    try:
+        serialize = validation.output_serializer(annotation)
+    except (TypeError, pydantic.PydanticUserError) as exc:
+        raise ConfigurationError(
+            f"{route.handler.__qualname__}: cannot serialise its return annotation "
+            f"{annotation!r}: {exc}"
+        ) from None
+    if serialize is None:
+        return plan
+    handler = plan.func
+
+    def render(result: Any) -> Any:
+        if result is None or isinstance(result, Response):
+            return result
+        return Response(serialize(result), media_type="application/json")
+
+    if plan.func_is_async:
+
+        async def typed_async(*args: Any) -> Any:
+            return render(await handler(*args))
+
+        wrapped: Callable[..., Any] = typed_async
+    else:
+
+        def typed(*args: Any) -> Any:
+            return render(handler(*args))
+
+        wrapped = typed
+    return Plan(wrapped, plan.steps, plan.arg_keys, plan.uses)

@@ -12,10 +12,12 @@ arguments.
 
 import inspect
 import re
+import typing
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import quote
 
+from . import validation
 from .exceptions import ConfigurationError, MethodNotAllowed, NotFound
 from .injector import signature
 
@@ -36,11 +38,21 @@ class Route:
 
     ``name`` (default: the handler's ``__name__``) is what :meth:`ASyncApp.reverse_url` takes.
     A WebSocket handler is routed with ``'GET'`` like any other, as in
-    ``Route('/ws', 'GET', chat)``.
+    ``Route('/ws', 'GET', chat)``; ``receives`` and ``sends`` name the types of the messages it
+    receives and sends (a type, or a list of types), for ``app.asyncapi()``.
+    ``include_in_schema=False`` leaves the route out of ``app.openapi()``/``app.asyncapi()``.
     """
 
     def __init__(
-        self, url: str, method: str, handler: Callable[..., Any], name: str | None = None
+        self,
+        url: str,
+        method: str,
+        handler: Callable[..., Any],
+        name: str | None = None,
+        *,
+        receives: Any = None,
+        sends: Any = None,
+        include_in_schema: bool = True,
     ) -> None:
         if not url.startswith("/"):
             raise ConfigurationError(f"Route URL {url!r} must start with '/'")
@@ -48,9 +60,20 @@ class Route:
         self.method = method.upper()
         self.handler = handler
         self.name = name if name is not None else handler.__name__
+        self.receives = _types_of(receives)
+        self.sends = _types_of(sends)
+        self.include_in_schema = include_in_schema
 
     def __repr__(self) -> str:
         return f"Route({self.url!r}, {self.method!r}, {self.name})"
+
+
+def _types_of(declared: Any) -> tuple[Any, ...]:
+    if declared is None:
+        return ()
+    if isinstance(declared, list | tuple):
+        return tuple(declared)
+    return (declared,)
 
 
 class Include:
@@ -122,6 +145,8 @@ def _compile(route: Route, url: str, name: str) -> CompiledRoute:
 
 
 def _kind_of(annotation: Any, url: str, param: str) -> str:
+    if typing.get_origin(annotation) is Annotated:  # constraints are checked once matched
+        annotation = typing.get_args(annotation)[0]
     if annotation is int:
         return "int"
     if annotation is float:
@@ -131,9 +156,13 @@ def _kind_of(annotation: Any, url: str, param: str) -> str:
     # NewType markers over str (e.g. http.Path) behave as strings.
     if getattr(annotation, "__supertype__", None) is str:
         return "str"
+    # Any other plain value type (UUID, Decimal, date, an Enum, ...) matches one segment and is
+    # validated from it before the handler runs.
+    if validation.is_query_annotation(annotation) and not validation.is_list_annotation(annotation):
+        return "str"
     raise ConfigurationError(
-        f"Route {url!r}: path parameter {param!r} is annotated {annotation!r}; "
-        "use int, float or str"
+        f"Route {url!r}: path parameter {param!r} is annotated {annotation!r}; use int, float, "
+        "str or another plain value type (UUID, Decimal, date, an Enum, ...)"
     )
 
 

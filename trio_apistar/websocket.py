@@ -16,11 +16,14 @@ naming the state.
 
 import contextlib
 import json
-from collections.abc import Callable
-from typing import Any
+import typing
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, overload
 
+import pydantic
 import trio
 
+from . import validation
 from ._inbound import Inbound
 from ._states import WebSocketState, WebSocketStatistics, status
 from ._types import Message, Receive, Scope, Send
@@ -31,9 +34,12 @@ from .exceptions import (
     WebSocketInvalidData,
     WebSocketMessageTooBig,
     WebSocketNotConnected,
+    WebSocketValidationError,
 )
 
 __all__ = ["WebSocket", "WebSocketState", "WebSocketStatistics", "status"]
+
+_T = TypeVar("_T")
 
 #: The ASGI extension that lets a refused handshake carry an HTTP response of our choosing.
 DENIAL_EXTENSION = "websocket.http.response"
@@ -45,8 +51,43 @@ _YIELD_EVERY = 16
 _SENDABLE_CODES = SENDABLE_CLOSE_CODES
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=validation.to_jsonable
+)
+_dumps = _ENCODER.encode
+
+
+def _is_type(candidate: Any) -> bool:
+    """A type to validate into (a class, ``list[X]``, ``X | Y``, ``Annotated[...]``), as opposed
+    to a ``loads`` function."""
+    return isinstance(candidate, type) or typing.get_origin(candidate) is not None
+
+
+class _JSONMessages(AsyncIterator[_T]):
+    """What :meth:`WebSocket.iter_json` returns."""
+
+    __slots__ = ("_kind", "_ws")
+
+    def __init__(self, ws: "WebSocket", kind: Any) -> None:
+        self._ws = ws
+        self._kind = kind
+
+    async def __anext__(self) -> _T:
+        try:
+            message: _T = await self._ws.receive_json(self._kind)
+            return message
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+
+def _channel_of(receive: Receive) -> "trio.MemoryReceiveChannel[Message] | None":
+    """The server's memory channel, when its ASGI ``receive`` is that channel's ``receive``."""
+    owner = getattr(receive, "__self__", None)
+    if isinstance(owner, trio.MemoryReceiveChannel) and (
+        getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive
+    ):
+        return owner
+    return None
 
 
 class WebSocket(Inbound):
@@ -244,16 +285,47 @@ class WebSocket(Inbound):
             )
         return data
 
-    async def receive_json(self, loads: Callable[[str | bytes], Any] | None = None) -> Any:
-        """The next message (text or binary frame) parsed as JSON.
+    @overload
+    async def receive_json(self, loads: type[_T]) -> _T: ...
 
-        Raises ``WebSocketInvalidData`` (left unhandled: close code 1007) when it is not JSON.
+    @overload
+    async def receive_json(self, loads: Callable[[str | bytes], Any] | None = None) -> Any: ...
+
+    @overload
+    async def receive_json(self, loads: Any) -> Any: ...  # a union, Annotated[...]: unchecked
+
+    async def receive_json(self, loads: Any = None) -> Any:
+        """The next message (text or binary frame) parsed as JSON; given a type (a pydantic
+        model, a dataclass, a ``TypedDict``, ``list[Product]`` ...), validated into it.
+
+        ``loads`` (positional or by name, as before) is a parser of your own, used instead of
+        the standard one. Raises ``WebSocketInvalidData`` (left unhandled: close code 1007) when
+        the message is not JSON, and its subclass ``WebSocketValidationError`` (whose ``errors``
+        say why) when it is not of the type. The type's validator is made once and reused.
         """
         data = await self.receive()
+        if loads is not None and _is_type(loads):
+            validator = validation.adapter(loads)
+            try:
+                return validation.parse_json(validator, data)
+            except pydantic.ValidationError as exc:
+                raise WebSocketValidationError(validation.error_detail(exc)) from None
         try:
-            return (loads or json.loads)(data)
+            return (loads or validation.loads)(data)
         except ValueError as exc:
             raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from exc
+
+    @overload
+    def iter_json(self, kind: type[_T], /) -> AsyncIterator[_T]: ...
+
+    @overload
+    def iter_json(self, kind: Any, /) -> AsyncIterator[Any]: ...
+
+    def iter_json(self, kind: Any, /) -> AsyncIterator[Any]:
+        """``async for product in ws.iter_json(Product)``: each message received as ``kind``
+        (see :meth:`receive_json`); the iteration stops when the client leaves, and raises
+        ``WebSocketValidationError`` for a message not of the type."""
+        return _JSONMessages(self, kind)
 
     def __aiter__(self) -> "WebSocket":
         return self
@@ -289,7 +361,10 @@ class WebSocket(Inbound):
         await self._send_message(message)
 
     async def send_json(self, data: Any, dumps: Callable[[Any], str] | None = None) -> None:
-        """Send ``data`` serialised as JSON, in a text frame."""
+        """Send ``data`` serialised as JSON, in a text frame. Pydantic models, dataclasses,
+        dates, UUIDs, Decimals and Enums (also inside dicts and lists) are serialised as their
+        types say. Raises ``ValueError`` for NaN or infinite floats and ``TypeError`` for
+        values JSON cannot hold."""
         await self.send((dumps or _dumps)(data))
 
     async def send_msg(self, msg: Message) -> None:
