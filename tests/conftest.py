@@ -39,3 +39,8 @@ def refusals_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def http_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.http_app:app")
+
+
+@pytest.fixture(scope="session")
+def types_server() -> Iterator[LiveServer]:
+    yield from serve("tests.apps.types_app:app")
