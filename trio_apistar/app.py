@@ -115,6 +115,26 @@ class ASyncApp:
         """The URL of the route named ``name`` (``'namespace:name'`` inside an ``Include``)."""
         return self.router.reverse_url(name, **params)
 
+    def openapi(self, *, title: str = "API", version: str = "0.1.0", **info: Any) -> dict[str, Any]:
+        """An OpenAPI 3.1 document describing the HTTP routes (see docs/types.md).
+
+        ``info`` may hold ``description`` and ``servers`` (a list of ``{"url": ...}``).
+        """
+        from .openapi import openapi
+
+        return openapi(self.router, self._context.routes, title=title, version=version, **info)
+
+    def asyncapi(
+        self, *, title: str = "API", version: str = "0.1.0", **info: Any
+    ) -> dict[str, Any]:
+        """An AsyncAPI 3.0 document describing the WebSocket routes (see docs/types.md).
+
+        ``info`` may hold ``description`` and ``servers`` (AsyncAPI's map of server objects).
+        """
+        from .asyncapi import asyncapi
+
+        return asyncapi(self.router, self._context.routes, title=title, version=version, **info)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point; raises ``RuntimeError`` for an unknown scope type."""
         kind = scope["type"]

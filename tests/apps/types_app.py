@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from trio_apistar import ASyncApp, Route, WebSocket, http
+from trio_apistar.apidocs import docs_routes
 from trio_apistar.exceptions import WebSocketValidationError
 
 
@@ -189,3 +190,6 @@ routes = [
 ]
 
 app = ASyncApp(routes=routes)
+
+#: The same routes with the documentation pages, for the browser test.
+docs_app = ASyncApp(routes=[*routes, *docs_routes("/docs", title="Shop", version="2.0")])
