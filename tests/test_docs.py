@@ -1,6 +1,6 @@
-"""The code in README.md and docs/websockets.md, docs/concurrency.md and
-docs/static-and-templates.md runs and does what the text says (docs/testing.md is checked by
-tests/test_testclient.py)."""
+"""The code in README.md and docs/websockets.md, docs/concurrency.md,
+docs/static-and-templates.md and docs/types.md runs and does what the text says
+(docs/testing.md is checked by tests/test_testclient.py)."""
 
 import json
 import re
@@ -227,3 +227,54 @@ async def test_static_and_templates_guide(tmp_path: Path, monkeypatch: pytest.Mo
         assert export.text == (tmp_path / "static" / "style.css").read_text()
     shouting = ns["shouting"]
     assert await shouting.render_to_string("message.html", text="<b>") == "<li>&lt;b&gt;</li>"
+
+
+async def test_types_guide() -> None:
+    ns = _run_blocks("docs/types.md")
+    async with TestClient(ns["app"]) as client:
+        created = await client.post("/products", json={"name": "pen", "price": "1.50"})
+        assert created.json() == {"name": "pen", "price": "1.50", "tags": [], "id": 1, "cost": "0"}
+        listed = await client.get("/products")
+        assert listed.json() == [{"name": "pen", "price": "1.50", "tags": []}]
+        invalid = await client.post("/products", json={"name": "", "price": 1, "tags": ["a", 1]})
+        assert invalid.status_code == 400
+        assert invalid.json() == {
+            "detail": {
+                "name": "String should have at least 1 character",
+                "tags.1": "Input should be a valid string",
+            }
+        }
+    async with TestClient(ns["catalogue"]) as client:
+        bad_page = await client.get("/search?page=0&tag=a&tag=b")
+        assert bad_page.status_code == 400
+        assert bad_page.json() == {"detail": {"page": "Input should be greater than or equal to 1"}}
+        found = await client.get("/search?page=2&tag=a&tag=b&sort=price&q=ink")
+        assert found.json() == {
+            "page": 2,
+            "tag": ["a", "b"],
+            "sort": "price",
+            "order": "asc",
+            "q": "ink",
+        }
+        assert (await client.get("/products/0")).json() == {
+            "detail": {"product_id": "Input should be greater than or equal to 1"}
+        }
+        assert (await client.get("/products/x")).status_code == 404
+        assert (await client.get("/products/3")).text == "<h1>Product 3</h1>"
+    async with TestClient(ns["shop"]) as client:
+        async with client.websocket_connect("/orders") as ws:
+            await ws.send_json({"product_id": 1, "quantity": 0})
+            assert await ws.receive_json() == {
+                "errors": {"quantity": "Input should be greater than 0"}
+            }
+            await ws.send_json({"product_id": 1, "quantity": 2})
+            assert await ws.receive_json() == {"product_id": 1, "total": 2}
+        async with client.websocket_connect("/strict-orders") as ws:
+            await ws.send_json({"product_id": "one"})
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.receive()
+        assert closed.value.code == 1007
+    async with TestClient(ns["documented"]) as client:
+        assert (await client.get("/docs/openapi.json")).json() == ns["openapi"]
+        assert (await client.get("/docs/asyncapi.json")).json() == ns["asyncapi"]
+        assert (await client.get("/docs")).status_code == 200
