@@ -20,6 +20,8 @@ from benchmarks.httpload import parse_wrk  # noqa: E402
 from benchmarks.inprocess import measure  # noqa: E402
 from benchmarks.run import parse_args  # noqa: E402
 from benchmarks.server import running_server  # noqa: E402
+from benchmarks.typed import SYSTEMS as TYPED_SYSTEMS  # noqa: E402
+from benchmarks.typed import measure as measure_typed  # noqa: E402
 
 pytestmark = pytest.mark.benchmark
 
@@ -34,6 +36,16 @@ async def test_inprocess_cost_runs(system: str) -> None:
         result = await measure(system, http_n=3, ws_n=3, batches=1)
     assert result["inproc_http_us_per_req"] > 0
     assert result["inproc_ws_us_per_msg"] > 0
+
+
+@pytest.mark.parametrize("system", sorted(TYPED_SYSTEMS))
+async def test_typed_inprocess_cost_runs(system: str) -> None:
+    if system == "fastapi_typed":
+        pytest.importorskip("fastapi")
+    with trio.fail_after(30):
+        result = await measure_typed(system, http_n=3, ws_n=3, batches=1)
+    assert result["typed_http_us_per_req"] > 0
+    assert system == "fastapi_typed" or result["typed_ws_us_per_msg"] > 0
 
 
 def test_real_server_websocket_echo_for_trio_apistar() -> None:

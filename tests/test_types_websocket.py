@@ -160,3 +160,34 @@ async def test_over_hypercorn_invalid_messages_are_answered_or_closed_1007(
             assert closed.value.reason.code == 1007, text[:30]
             assert (closed.value.reason.reason or "").startswith("Invalid message")
     assert "Traceback" not in types_server.log()
+
+
+async def test_a_discriminated_union_of_messages() -> None:
+    from typing import Annotated, Literal
+
+    from pydantic import Field
+
+    class Say(BaseModel):
+        type: Literal["say"] = "say"
+        text: str
+
+    class Typing(BaseModel):
+        type: Literal["typing"] = "typing"
+
+    message_type = Annotated[Say | Typing, Field(discriminator="type")]
+    seen: list[Any] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.connect()
+        async for message in ws.iter_json(message_type):
+            seen.append(message)
+
+    async with TestClient(ASyncApp(routes=[Route("/", "GET", handler)])) as client:
+        async with client.websocket_connect("/") as ws:
+            await ws.send_json({"type": "typing"})
+            await ws.send_json({"type": "say", "text": "hi"})
+            await ws.send_json({"type": "shout"})
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.receive()
+    assert seen == [Typing(), Say(text="hi")]
+    assert closed.value.code == 1007 and "type" in closed.value.reason
