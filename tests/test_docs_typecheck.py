@@ -1,7 +1,8 @@
 """Every Python example in README.md and docs/*.md passes ``mypy --strict``, as users' code will.
 
-A block whose first line names a file (``# myproject/app.py``) is that file of an example
-project; the other blocks of a document are one module, in order, as tests/test_docs.py runs them.
+A block whose first line names a file in a folder (``# myproject/app.py``) is that file of an
+example project (docs/testing.md); the other blocks of a document are one module, in order, as
+tests/test_docs.py runs them.
 """
 
 import re
@@ -21,7 +22,7 @@ def lay_out(document: Path, into: Path) -> list[Path]:
     loose: list[str] = []
     for block in blocks:
         first, _, rest = block.partition("\n")
-        named = re.fullmatch(r"# ([\w/]+\.py)", first)
+        named = re.fullmatch(r"# (\w+/[\w/]+\.py)", first)
         if named is None:
             loose.append(block)
             continue
