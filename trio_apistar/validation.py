@@ -187,10 +187,13 @@ def error_detail(exc: pydantic.ValidationError, prefix: str = "") -> ErrorDetail
 
 # -- JSON --------------------------------------------------------------------------------------
 
-#: What may parse to a number no double holds, or to NaN: an exponent of three digits or more,
-#: a run of 300 digits, or JavaScript's ``NaN``/``Infinity``. Only these take the slow path.
-_SUSPECT_BYTES = re.compile(rb"NaN|Infinity|[0-9](?:[eE][+]?[0-9]{3}|[0-9]{299})")
-_SUSPECT_TEXT = re.compile(r"NaN|Infinity|[0-9](?:[eE][+]?[0-9]{3}|[0-9]{299})")
+#: What may parse to a number no double holds: an exponent of three digits or more, or a run of
+#: 300 digits (only in a body at least that long); and JavaScript's ``NaN``/``Infinity``. Only a
+#: body with one of these is parsed the slow way, every number checked.
+_EXPONENT_BYTES = re.compile(rb"[0-9][eE]\+?[0-9]{3}")
+_EXPONENT_TEXT = re.compile(r"[0-9][eE]\+?[0-9]{3}")
+_RUN_BYTES = re.compile(rb"[0-9]{300}")
+_RUN_TEXT = re.compile(r"[0-9]{300}")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -204,23 +207,35 @@ def _finite(text: str) -> float:
     return value
 
 
+#: Numbers a reply could not carry are refused as they are parsed (a call per float literal).
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_refuse_constant)
+
+
 def _suspect(data: str | bytes) -> bool:
     if isinstance(data, str):
-        return _SUSPECT_TEXT.search(data) is not None
-    return _SUSPECT_BYTES.search(data) is not None
+        return (
+            "NaN" in data
+            or "Infinity" in data
+            or _EXPONENT_TEXT.search(data) is not None
+            or (len(data) >= 300 and _RUN_TEXT.search(data) is not None)
+        )
+    return (
+        b"NaN" in data
+        or b"Infinity" in data
+        or _EXPONENT_BYTES.search(data) is not None
+        or (len(data) >= 300 and _RUN_BYTES.search(data) is not None)
+    )
 
 
 def loads(data: str | bytes) -> Any:
-    """Parse a JSON request body or message.
+    """Parse a JSON request body or message (bytes must be UTF-8, as RFC 8259 says).
 
     Stricter than ``json.loads`` where a reply could not be JSON again: numbers too large for a
     double (``1e400``) and ``NaN``/``Infinity`` are refused. Raises ``ValueError`` for those, for
     malformed JSON, invalid UTF-8, and nesting deeper than the interpreter can parse.
     """
     try:
-        if _suspect(data):
-            return json.loads(data, parse_float=_finite, parse_constant=_refuse_constant)
-        return json.loads(data)
+        return _DECODER.decode(data if isinstance(data, str) else data.decode())
     except RecursionError:
         raise ValueError("nested too deeply") from None
 
