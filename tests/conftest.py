@@ -42,3 +42,9 @@ def refusals_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def http_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.http_app:app")
+
+
+@pytest.fixture(scope="session")
+def mounted_server() -> Iterator[LiveServer]:
+    """``mounted_app`` under ``hypercorn --root-path /app``."""
+    yield from serve("tests.apps.mounted_app:app", "--root-path", "/app")

@@ -24,6 +24,7 @@ import trio
 
 from ._types import Receive, Scope, Send
 from .context import AppContext, is_cancellation, unwrap
+from .datastructures import route_path
 from .exceptions import (
     HTTPException,
     WebSocketDisconnect,
@@ -58,7 +59,8 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         max_message_size=settings.websocket_max_message_size,
     )
     try:
-        route, params = ctx.router.match(scope["path"], "GET")
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        route, params = ctx.router.match(path, "GET")
         plan = ctx.routes[route]
         if plan.kind != "websocket":
             raise HTTPException("No WebSocket endpoint at this URL", 404)
