@@ -73,6 +73,12 @@ async def test_guide_handlers(guide: dict[str, Any]) -> None:
         async with client.websocket_connect("/echo") as ws:
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
+        async with client.websocket_connect("/pingpong-once") as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "pong"
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.receive()
+            assert closed.value.code == 1000
 
 
 async def test_guide_hooks(guide: dict[str, Any]) -> None:

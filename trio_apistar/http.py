@@ -23,10 +23,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NewType
 
+from ._json import dumps
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
-
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 __all__ = [
     "URL",
@@ -308,7 +307,7 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         """Serialise ``content`` as compact JSON."""
-        return _JSON.encode(content).encode("utf-8")
+        return dumps(content).encode("utf-8")
 
 
 class HTMLResponse(Response):
