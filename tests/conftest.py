@@ -9,6 +9,9 @@ from trio_apistar.test import LiveServer, run_hypercorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: ``pytester`` runs pytest on a project of a test's own (the plugin's tests).
+pytest_plugins = ["pytester"]
+
 
 def serve(app_path: str, *args: str) -> Iterator[LiveServer]:
     """Run ``tests/apps/...`` under hypercorn's trio worker for the duration of a fixture."""
@@ -44,3 +47,9 @@ def http_server() -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def types_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.types_app:app")
+
+
+@pytest.fixture(scope="session")
+def mounted_server() -> Iterator[LiveServer]:
+    """``mounted_app`` under ``hypercorn --root-path /app``."""
+    yield from serve("tests.apps.mounted_app:app", "--root-path", "/app")

@@ -1,4 +1,4 @@
-"""The code in README.md and docs/websockets.md, docs/concurrency.md,
+"""The code in README.md and docs/websockets.md, docs/concurrency.md, docs/http.md,
 docs/static-and-templates.md and docs/types.md runs and does what the text says
 (docs/testing.md is checked by tests/test_testclient.py)."""
 
@@ -73,6 +73,12 @@ async def test_guide_handlers(guide: dict[str, Any]) -> None:
         async with client.websocket_connect("/echo") as ws:
             await ws.send_text("echo")
             assert await ws.receive_text() == "echo"
+        async with client.websocket_connect("/pingpong-once") as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "pong"
+            with pytest.raises(WebSocketClosed) as closed:
+                await ws.receive()
+            assert closed.value.code == 1000
 
 
 async def test_guide_hooks(guide: dict[str, Any]) -> None:
@@ -278,3 +284,76 @@ async def test_types_guide() -> None:
         assert (await client.get("/docs/openapi.json")).json() == ns["openapi"]
         assert (await client.get("/docs/asyncapi.json")).json() == ns["asyncapi"]
         assert (await client.get("/docs")).status_code == 200
+
+
+async def test_http_guide() -> None:
+    ns = _run_blocks("docs/http.md")
+    async with TestClient(ns["app"]) as client:
+        assert (await client.get("/api/items")).json() == [{"id": 1, "name": "apple", "price": 0.5}]
+        assert (await client.get("/api/items/1")).json()["name"] == "apple"
+        missing = await client.get("/api/items/9")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "No item 9"})
+        assert (await client.get("/api/items/abc")).status_code == 404
+        assert (await client.get("/api/files/docs/a.txt")).json() == {"file": "docs/a.txt"}
+        assert (await client.get("/links")).json() == {
+            "item": "/api/items/1",
+            "file": "/api/files/docs/a%20b.txt",
+        }
+
+        found = await client.get("/search", params={"q": "pear"}, headers={"user-agent": "ua"})
+        assert found.json() == {"q": "pear", "limit": 10, "client": "ua"}
+        no_q = await client.get("/search")
+        assert (no_q.status_code, no_q.json()) == (
+            400,
+            {"detail": {"q": "This query parameter is required."}},
+        )
+        seen = await client.post("/request?tag=a&tag=b", json={"x": 1})
+        assert seen.json() == {
+            "method": "POST",
+            "path": "/request",
+            "tags": ["a", "b"],
+            "json": {"x": 1},
+        }
+
+        created = await client.post("/api/items", json={"name": "pear", "price": 1.0})
+        assert created.status_code == 201
+        assert created.headers["location"] == "/api/items/2"
+        assert created.content == b'{"id":2,"name":"pear","price":1.0}'
+        renamed = await client.patch("/api/items/2", json={"name": "nashi"})
+        assert renamed.json()["name"] == "nashi"
+        invalid = await client.patch("/api/items/2", json={"name": 3})
+        assert (invalid.status_code, invalid.json()) == (
+            400,
+            {"detail": {"name": "A string is required."}},
+        )
+        deleted = await client.delete("/api/items/2")
+        assert (deleted.status_code, deleted.content) == (204, b"")
+        robots = await client.get("/robots.txt")
+        assert robots.headers["content-type"] == "text/plain; charset=utf-8"
+
+        negotiated = await client.get(
+            "/negotiate", headers={"accept-language": "fr-FR", "accept": "application/json"}
+        )
+        assert negotiated.json() == {"language": "fr", "accepts": "application/json"}
+        assert negotiated.headers["cache-control"] == "no-store"
+        assert negotiated.headers["vary"] == "Accept-Language"
+        assert "seen=yes" in negotiated.headers["set-cookie"]
+
+        anonymous = await client.get("/admin")
+        assert (anonymous.status_code, anonymous.headers["www-authenticate"]) == (401, "Bearer")
+        assert anonymous.json() == {"detail": "Log in first"}
+        wrong = await client.get("/admin", headers={"authorization": "Bearer nope"})
+        assert (wrong.status_code, wrong.json()) == (403, {"detail": "Forbidden"})
+        admin = await client.get("/admin", headers={"authorization": "Bearer admin-token"})
+        assert admin.json() == {"admin": "yes"}
+
+        stream = await client.get("/countdown", params={"start": 2})
+        assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert stream.text == "data: 2\n\ndata: 1\n\ndata: liftoff\n\n"
+
+        assert (await client.get("/whoami")).status_code == 401
+        me = await client.get("/whoami", headers={"authorization": "Bearer admin-token"})
+        assert me.json() == {"name": "admin-token", "admin": True}
+        assert (await client.get("/pricing")).json() == {"currency": "EUR", "region": "eu-west"}
+
+        assert me.headers["server-timing"].startswith("app;dur=")  # the Timing hook

@@ -9,6 +9,7 @@ PACKAGE = Path(trio_apistar.__file__).parent
 
 LAYERS = {
     "_types": 0,
+    "_json": 0,
     "exceptions": 0,
     "validation": 1,
     "datastructures": 1,

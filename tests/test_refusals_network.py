@@ -51,6 +51,6 @@ async def test_http_exceptions_refuse_websockets_with_their_status_and_detail(
         async with open_websocket_url(server.ws_url + "/room?room=7", extra_headers=TOKEN) as ws:
             assert await ws.get_message() == "room 7"
         await _healthy(server)
-    assert (no_token.status_code, no_token.body) == (403, b'{"detail": "Bad credentials"}')
+    assert (no_token.status_code, no_token.body) == (403, b'{"detail":"Bad credentials"}')
     assert no_room.status_code == 400
     assert b"room" in (no_room.body or b"")

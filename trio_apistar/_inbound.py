@@ -21,7 +21,9 @@ Either way:
 * a handler that only sends takes what the server has queued without blocking (as many
   messages as the reader would hold), so its next ``send()`` raises ``WebSocketDisconnect``
   once the client has left. Past that bound the news waits behind unread messages, as it does
-  for any handler that stops reading (docs/concurrency.md, "Backpressure").
+  for any handler that stops reading (docs/concurrency.md, "Backpressure");
+* any other ASGI message after accept (a second ``websocket.connect``) is a ``RuntimeError``:
+  the server broke the protocol, and dropping the message would hide it.
 
 ``Inbound`` is the base class of the public ``WebSocket`` (``websocket.py``), which adds the
 handshake and the send side. It holds the connection's state, because the client leaving
@@ -54,6 +56,14 @@ def channel_of(receive: Receive) -> "trio.MemoryReceiveChannel[Message] | None":
     ):
         return owner
     return None
+
+
+def _unexpected(kind: object) -> RuntimeError:
+    # Starlette raises too: a server that sends these breaks ASGI, and dropping them would hide it.
+    return RuntimeError(
+        f"Unexpected ASGI message {kind!r} on an accepted WebSocket (the server may only send "
+        "'websocket.receive' and 'websocket.disconnect' after 'websocket.connect')"
+    )
 
 
 class Inbound:
@@ -168,6 +178,7 @@ class Inbound:
                         message.get("reason") or "",
                     )
                     raise self._end()
+                raise _unexpected(kind)
         # Cancellation is checked before a message is taken, never after: a message taken is a
         # message returned. A message already waiting is returned without a trip through the
         # scheduler (whoever fills the channel cannot refill it without running, so this
@@ -263,7 +274,10 @@ class Inbound:
         # A handler already waiting on the inbox when this starts gets the next message first
         # (trio's channels serve receivers in order), so messages keep their order.
         receive = self._receive if self._inbox is None else self._inbox.receive
-        async with send_channel:
+        # The reader owns the sending end and closes it however it ends, without a checkpoint
+        # (``aclose`` has one): an error of ours must reach the nursery before the handler,
+        # woken by the close, ends the connection and cancels us, losing the error.
+        try:
             while True:
                 try:
                     message = await receive()
@@ -290,6 +304,10 @@ class Inbound:
                         message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
                     )
                     return
+                else:
+                    raise _unexpected(kind)  # the session reports it and closes with 1011
+        finally:
+            send_channel.close()
 
     def _data_of(self, message: Message) -> str | bytes | None:
         """The payload of a ``websocket.receive`` message; ``None`` if it is over the limit."""
@@ -331,6 +349,8 @@ class Inbound:
                     message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
                 )
                 return False
+            else:
+                raise _unexpected(kind)
         return False  # full: the rest waits in the server's queue (backpressure)
 
     async def _abort(self, code: int, error: type[WebSocketDisconnect]) -> None:

@@ -14,6 +14,7 @@ Lifetimes nest: the app contains connections, and a connection (its own nursery,
 """
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import trio
@@ -21,6 +22,7 @@ import trio
 from ._types import ASGIReceive, ASGIScope, ASGISend, Receive, Scope, Send
 from .components import BUILTIN_COMPONENTS
 from .context import AppContext, AppStatistics, Settings
+from .datastructures import origin_form
 from .exchange import run_http
 from .http import PathParams
 from .injector import Component, Injector
@@ -32,6 +34,9 @@ from .session import run_websocket
 from .websocket import status
 
 __all__ = ["ASyncApp"]
+
+#: The root path of the request being served in this task (``reverse_url`` prefixes it).
+_ROOT_PATH: ContextVar[str] = ContextVar("trio_apistar_root_path", default="")
 
 _BASE_KEYS: frozenset[Hashable] = frozenset(
     {ASGIScope, ASGIReceive, ASGISend, Route, PathParams, trio.Nursery, AppNursery}
@@ -112,8 +117,14 @@ class ASyncApp:
         return []
 
     def reverse_url(self, name: str, /, **params: Any) -> str:
-        """The URL of the route named ``name`` (``'namespace:name'`` inside an ``Include``)."""
-        return self.router.reverse_url(name, **params)
+        """The URL path of the route named ``name`` (``'namespace:name'`` inside an
+        ``Include``) with ``params`` filled in.
+
+        While a request is served under a root path (``hypercorn --root-path /app``), the path
+        starts with it. Raises ``NotFound`` for an unknown name and ``ValueError`` for missing,
+        extra or unmatchable params.
+        """
+        return _ROOT_PATH.get() + self.router.reverse_url(name, **params)
 
     def openapi(self, *, title: str = "API", version: str = "0.1.0", **info: Any) -> dict[str, Any]:
         """An OpenAPI 3.1 document describing the HTTP routes (see docs/types.md).
@@ -138,10 +149,19 @@ class ASyncApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point; raises ``RuntimeError`` for an unknown scope type."""
         kind = scope["type"]
-        if kind == "http":
-            await run_http(self._context, scope, receive, send)
-        elif kind == "websocket":
-            await run_websocket(self._context, scope, receive, send)
+        if kind == "http" or kind == "websocket":
+            if not scope["path"].startswith("/"):
+                scope = origin_form(scope)  # ``GET http://host/path``
+            run = run_http if kind == "http" else run_websocket
+            root = scope.get("root_path")
+            if not root:
+                await run(self._context, scope, receive, send)
+                return
+            token = _ROOT_PATH.set(root)
+            try:
+                await run(self._context, scope, receive, send)
+            finally:
+                _ROOT_PATH.reset(token)
         elif kind == "lifespan":
             await run_lifespan(self._context, scope, receive, send)
         else:

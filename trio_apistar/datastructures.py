@@ -1,7 +1,13 @@
-"""Immutable request data structures: ``URL``, ``Headers`` and ``QueryParams``.
+"""Immutable request data structures: ``URL``, ``Headers`` and ``QueryParams``, and the paths
+of a request.
 
 They are built lazily from the ASGI scope and never change once built, so components can share
 one instance for the whole connection.
+
+An app mounted under a prefix (``hypercorn --root-path /app``) gets ``root_path`` in its scope,
+and ``path`` includes it (as Hypercorn, Starlette and asgiref read the ASGI spec): a request for
+``/app/items`` is routed as ``/items`` (:func:`route_path`), and its URL is ``.../app/items``. A
+server that leaves the prefix out of ``path`` is understood too.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -10,14 +16,48 @@ from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from ._types import Scope
 
-__all__ = ["URL", "Headers", "QueryParams"]
+__all__ = ["URL", "Headers", "QueryParams", "origin_form", "route_path"]
+
+
+def origin_form(scope: Scope) -> Scope:
+    """``scope`` with an absolute-form request target (``GET http://host/path``) made
+    origin-form: ``path`` and ``raw_path`` keep only the path, and the target's authority
+    replaces the Host header (RFC 9112 3.2.2). Any other scope is returned as is."""
+    path = scope["path"]
+    if path.startswith("/") or "://" not in path:
+        return scope
+    target = urlsplit(path)
+    scope = dict(scope)
+    scope["path"] = target.path or "/"
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes) and b"://" in raw_path:
+        scope["raw_path"] = urlsplit(raw_path).path or b"/"
+    if target.netloc:
+        host = target.netloc.rpartition("@")[2].encode("latin-1", "replace")
+        headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"host"]
+        scope["headers"] = [(b"host", host), *headers]
+    return scope
+
+
+def route_path(scope: Scope) -> str:
+    """The path to route on: ``path`` without the ``root_path`` prefix (``/`` for the prefix
+    itself). A path that does not start with the prefix (a server that stripped it already,
+    or a request outside the mount) is routed as it is."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest.startswith("/") else path
 
 
 class URL(str):
     """The full request URL as a string, with its parts as attributes.
 
     ``URL.from_scope(scope)`` rebuilds it from an ASGI scope (scheme, Host header or server
-    address, root path, path and query string).
+    address, path with the root path in it once, and query string).
     """
 
     @classmethod
@@ -37,7 +77,10 @@ class URL(str):
                 default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
                 host_name, port = server[0], server[1]
                 host = host_name if port == default_port or port is None else f"{host_name}:{port}"
-        path = scope.get("root_path", "") + scope["path"]
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and not path.startswith(root):
+            path = root + path  # a server that left the prefix out of ``path``
         query = scope.get("query_string", b"")
         url = f"{scheme}://{host}{path}"
         if query:

@@ -19,6 +19,7 @@ import trio
 
 from ._types import ASGIReceive, ASGISend, Message, Receive, Scope, Send
 from .context import AppContext, unwrap
+from .datastructures import route_path
 from .exceptions import HTTPException, PayloadTooLarge
 from .http import Body, HTMLResponse, JSONResponse, Response, StreamingResponse
 from .nurseries import ConnectionTasks
@@ -73,7 +74,8 @@ class _Exchange:
 async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request with the app ``ctx``."""
     try:
-        route, params = ctx.router.match(scope["path"], scope["method"])
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        route, params = ctx.router.match(path, scope["method"])
     except HTTPException as exc:
         await _http_error(ctx, _error_response(exc), scope, receive, send)
         return

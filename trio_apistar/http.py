@@ -25,14 +25,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NewType
 
-from . import validation
+from ._json import dumps
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
-
-#: Models, dataclasses, dates, UUIDs, Decimals and Enums in a result become their JSON values.
-_JSON = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=validation.to_jsonable
-)
 
 __all__ = [
     "URL",
@@ -314,7 +309,7 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         """Serialise ``content`` as compact JSON."""
-        return _JSON.encode(content).encode("utf-8")
+        return dumps(content).encode("utf-8")
 
 
 class HTMLResponse(Response):

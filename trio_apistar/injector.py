@@ -68,6 +68,22 @@ def _resolve_return_annotation(component: Component) -> Any:
     return annotation
 
 
+def _check_component(component: object) -> None:
+    if isinstance(component, type):
+        name = component.__qualname__
+        if issubclass(component, Component):
+            raise TypeError(
+                f"components takes Component instances, not the class {name}: "
+                f"write {name}() in the list"
+            )
+        raise TypeError(f"components takes Component instances, not the class {name}")
+    if not isinstance(component, Component):
+        raise TypeError(
+            "components takes Component instances (subclass trio_apistar.Component and define "
+            f"resolve()), not {type(component).__name__} {component!r}"
+        )
+
+
 def _overrides_matching(component: Component) -> bool:
     return type(component).can_handle_parameter is not Component.can_handle_parameter
 
@@ -157,11 +173,16 @@ class Injector:
     """Builds :class:`Plan` objects from components and the keys the framework provides.
 
     ``components`` are searched in order, user components first, so a user component can
-    replace a built-in one by providing the same annotation.
+    replace a built-in one by providing the same annotation. Raises ``TypeError`` for anything
+    that is not a ``Component`` instance (a ``Component`` class included: instantiate it).
     """
 
     def __init__(self, components: Iterable[Component]) -> None:
+        if isinstance(components, str | bytes | Component | type):
+            raise TypeError(f"components takes a list of Component instances, not {components!r}")
         self.components = list(components)
+        for component in self.components:
+            _check_component(component)
         self._by_annotation: dict[Any, Component] = {}
         self._check: Checker | None = None
         self._by_matching: list[Component] = []

@@ -5,18 +5,20 @@ Point the plugin at your app with one ini line (``pyproject.toml``)::
     [tool.pytest.ini_options]
     trio_apistar_app = "myproject.app:app"
 
-or define the ``app`` fixture (in-process tests) and ``app_path`` fixture (server tests) in
-your ``conftest.py``. Then:
+or define an ``app`` fixture (returning the app) in your ``conftest.py``. Then:
 
+- ``app``: the app under test, imported from the ini option unless you override the fixture.
 - ``client``: a ``trio_apistar.test.TestClient`` for ``app`` with its lifespan running.
-- ``live_server``: ``app_path`` served by ``hypercorn --worker-class trio`` on 127.0.0.1 for
-  the whole session (a ``trio_apistar.test.LiveServer``: ``.url``, ``.ws_url``, ``.port``).
+- ``live_server``: ``app`` served by Hypercorn's trio worker on 127.0.0.1, in a thread of the test
+  process, for the test (a ``trio_apistar.test.AppServer``: ``.url``, ``.ws_url``, ``.port``).
+
+A test uses ``client`` or ``live_server``, not both: each runs the app's lifespan, and one app
+cannot run two lifespans at once.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -24,9 +26,9 @@ import pytest
 
 if TYPE_CHECKING:  # .test needs httpx, a test-only dependency: import it when a fixture runs
     from ._types import ASGIApp
-    from .test import LiveServer, TestClient
+    from .test import AppServer, TestClient
 
-__all__ = ["app", "app_path", "client", "live_server", "pytest_addoption"]
+__all__ = ["app", "client", "live_server", "pytest_addoption"]
 
 _INI = "trio_apistar_app"
 
@@ -36,26 +38,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(_INI, "import path of the ASGI app under test, as 'module:attr'", default="")
 
 
-@pytest.fixture(scope="session")
-def app_path(pytestconfig: pytest.Config) -> str:
-    """The app's import path (``"module:attr"``), from the ``trio_apistar_app`` ini option.
+@pytest.fixture
+def app(pytestconfig: pytest.Config) -> ASGIApp:
+    """The app under test, imported from the ``trio_apistar_app`` ini option.
 
-    Fails the test with instructions when it is not configured; override it in a conftest.
+    Override it in a ``conftest.py`` to build the app yourself; ``client`` and ``live_server``
+    then use yours. Fails the test with instructions when neither is there.
     """
     path = str(pytestconfig.getini(_INI))
     if not path:
         pytest.fail(
-            f'set `{_INI} = "module:attr"` in the pytest ini options, '
-            "or define an `app_path` fixture",
+            f'no app to test: set `{_INI} = "module:attr"` in the pytest ini options '
+            "([tool.pytest.ini_options] in pyproject.toml), or define an `app` fixture that "
+            "returns the app in a conftest.py",
             pytrace=False,
         )
-    return path
-
-
-@pytest.fixture
-def app(app_path: str) -> ASGIApp:
-    """The app under test, imported from ``app_path``; override it to build the app yourself."""
-    module_name, _, attribute = app_path.partition(":")
+    module_name, _, attribute = path.partition(":")
     application: ASGIApp = getattr(importlib.import_module(module_name), attribute or "app")
     return application
 
@@ -69,16 +67,21 @@ async def client(app: ASGIApp) -> AsyncIterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture(scope="session")
-def live_server(app_path: str, pytestconfig: pytest.Config) -> Iterator[LiveServer]:
-    """``app_path`` served by a Hypercorn (trio worker) subprocess on 127.0.0.1, per session.
+@pytest.fixture
+def live_server(app: ASGIApp, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+    """``app`` served by Hypercorn's trio worker on 127.0.0.1 (a free port), for the test.
 
-    The server runs from the project's root directory, which is also put on ``PYTHONPATH``.
-    Raises ``ServerStartError`` if it does not start.
+    The server runs in a thread of the test process, so Trio tests, plain tests and browsers
+    alike can reach it; it shuts down gracefully after the test. Raises ``ServerStartError`` if
+    it does not start, and refuses a test that also uses ``client`` (two lifespans of one app).
     """
-    from .test import run_hypercorn
+    from .test import serve_in_thread
 
-    root = str(pytestconfig.rootpath)
-    python_path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    with run_hypercorn(app_path, cwd=root, env={"PYTHONPATH": python_path}) as server:
+    if "client" in request.fixturenames:
+        pytest.fail(
+            "a test uses either `client` or `live_server`: each runs the app's lifespan, and one "
+            "app cannot run two at once",
+            pytrace=False,
+        )
+    with serve_in_thread(app) as server:
         yield server

@@ -10,6 +10,7 @@ order they were declared. Pure Python: the router knows nothing of how handlers 
 arguments.
 """
 
+import difflib
 import inspect
 import re
 import typing
@@ -21,9 +22,22 @@ from . import validation
 from .exceptions import ConfigurationError, MethodNotAllowed, NotFound
 from .injector import signature
 
-__all__ = ["Include", "Route", "Router"]
+__all__ = ["METHODS", "Include", "Route", "Router"]
 
 _PARAM = re.compile(r"{(\+?)([A-Za-z_][A-Za-z0-9_]*)(?::(path|int|float|str))?}")
+
+#: Anything in braces, to find templates ``_PARAM`` does not accept (``{item id}``, ``{x:num}``).
+_BRACES = re.compile(r"{[^{}]*}")
+
+#: The IANA HTTP method registry (RFC 9110, PATCH, WebDAV, ...), less HTTP/2's PRI preface.
+METHODS = frozenset(
+    """ACL BASELINE-CONTROL BIND CHECKIN CHECKOUT CONNECT COPY DELETE GET HEAD LABEL LINK LOCK
+    MERGE MKACTIVITY MKCALENDAR MKCOL MKREDIRECTREF MKWORKSPACE MOVE OPTIONS ORDERPATCH PATCH POST
+    PROPFIND PROPPATCH PUT QUERY REBIND REPORT SEARCH TRACE UNBIND UNCHECKOUT UNLINK UNLOCK UPDATE
+    UPDATEREDIRECTREF VERSION-CONTROL""".split()
+)
+#: Offered first when a method looks misspelt.
+_COMMON_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 _CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "str": (r"[^/]+", str),
@@ -38,9 +52,15 @@ class Route:
 
     ``name`` (default: the handler's ``__name__``) is what :meth:`ASyncApp.reverse_url` takes.
     A WebSocket handler is routed with ``'GET'`` like any other, as in
-    ``Route('/ws', 'GET', chat)``; ``receives`` and ``sends`` name the types of the messages it
-    receives and sends (a type, or a list of types), for ``app.asyncapi()``.
-    ``include_in_schema=False`` leaves the route out of ``app.openapi()``/``app.asyncapi()``.
+    ``Route('/ws', 'GET', chat)``. ``method`` is case-insensitive. ``receives`` and ``sends``
+    name the types of the messages a WebSocket route receives and sends (a type, or a list of
+    types), for ``app.asyncapi()``; ``include_in_schema=False`` leaves the route out of
+    ``app.openapi()``/``app.asyncapi()``.
+
+    Raises ``TypeError`` for a ``url``, ``method`` or ``name`` that is not a string or a
+    ``handler`` that is not callable, and ``ConfigurationError`` for a URL that does not start
+    with ``/``, a malformed path template (``{item_id`` without its ``}``, ``{item id}``, an
+    unknown ``{name:converter}``) or a method that is not an HTTP method (``'GTE'``).
     """
 
     def __init__(
@@ -54,12 +74,30 @@ class Route:
         sends: Any = None,
         include_in_schema: bool = True,
     ) -> None:
-        if not url.startswith("/"):
-            raise ConfigurationError(f"Route URL {url!r} must start with '/'")
+        if not isinstance(url, str):
+            raise TypeError(f"Route URL must be a str such as '/items', not {url!r}")
+        if not callable(handler):
+            raise TypeError(
+                f"Route {url!r}: the handler must be a function (or another callable), not "
+                f"{type(handler).__name__} {handler!r}; pass the function itself"
+            )
+        if not isinstance(method, str):
+            raise TypeError(
+                f"Route {url!r}: the method must be a str such as 'GET', not {method!r} "
+                "(one Route per method)"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Route {url!r}: name must be a str, not {name!r}")
         self.url = url
         self.method = method.upper()
         self.handler = handler
-        self.name = name if name is not None else handler.__name__
+        self.name = name if name is not None else _name_of(handler)
+        where = f"Route({url!r}, {method!r}, {self.name})"
+        if not url.startswith("/"):
+            raise ConfigurationError(f"{where}: the URL must start with '/'")
+        _check_template(url, where)
+        if self.method not in METHODS:
+            raise ConfigurationError(f"{where}: {_explain_method(self.method)}")
         self.receives = _types_of(receives)
         self.sends = _types_of(sends)
         self.include_in_schema = include_in_schema
@@ -76,15 +114,53 @@ def _types_of(declared: Any) -> tuple[Any, ...]:
     return (declared,)
 
 
+def _name_of(handler: Callable[..., Any]) -> str:
+    name = getattr(handler, "__name__", None)
+    return name if isinstance(name, str) else type(handler).__name__
+
+
+def _check_template(url: str, where: str) -> None:
+    """Raise ``ConfigurationError`` for braces in ``url`` that are not a path parameter."""
+    for group in _BRACES.finditer(url):
+        if _PARAM.fullmatch(group.group()) is None:
+            inner = group.group()[1:-1]
+            name, colon, kind = inner.partition(":")
+            if colon and re.fullmatch(r"\+?[A-Za-z_][A-Za-z0-9_]*", name):
+                why = f"unknown converter {kind!r} (use path, int, float or str)"
+            else:
+                why = "a path parameter is a Python identifier, e.g. {item_id}"
+            raise ConfigurationError(f"{where}: malformed path parameter {group.group()!r}: {why}")
+    rest = _BRACES.sub("", url)
+    if "{" in rest or "}" in rest:
+        raise ConfigurationError(
+            f"{where}: unbalanced braces in the URL (each path parameter is written "
+            "{name}, e.g. '/items/{item_id}')"
+        )
+
+
+def _explain_method(method: str) -> str:
+    """Why ``method`` is refused, with the method probably meant."""
+    if not method or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", method):
+        return f"{method!r} is not an HTTP method (one method per Route, e.g. 'GET')"
+    meant = difflib.get_close_matches(method, _COMMON_METHODS, n=1, cutoff=0.5)
+    meant = meant or difflib.get_close_matches(method, sorted(METHODS), n=1, cutoff=0.6)
+    if meant:
+        return f"unknown HTTP method {method!r}; did you mean {meant[0]!r}?"
+    return f"unknown HTTP method {method!r}; use one of {', '.join(_COMMON_METHODS)}"
+
+
 class Include:
     """A group of routes under a common URL prefix and name namespace (``'users:detail'``)."""
 
     def __init__(self, url: str, name: str, routes: Sequence["Route | Include"]) -> None:
+        if not isinstance(url, str) or not isinstance(name, str):
+            raise TypeError(f"Include takes a str URL and a str name, not {url!r} and {name!r}")
         if not url.startswith("/"):
             raise ConfigurationError(f"Include URL {url!r} must start with '/'")
+        _check_template(url, f"Include({url!r}, {name!r})")
         self.url = url.rstrip("/")
         self.name = name
-        self.routes = list(routes)
+        self.routes = _route_list(routes, f"Include({url!r}, {name!r})")
 
     def __repr__(self) -> str:
         return f"Include({self.url!r}, {self.name!r}, {len(self.routes)} routes)"
@@ -107,6 +183,12 @@ class Match(NamedTuple):
     path_params: dict[str, Any]
 
 
+def _route_list(routes: Sequence["Route | Include"], where: str) -> list["Route | Include"]:
+    if isinstance(routes, str | bytes | Route | Include) or not isinstance(routes, Sequence):
+        raise TypeError(f"{where} takes a list of Route and Include objects, not {routes!r}")
+    return list(routes)
+
+
 def _flatten(
     routes: Sequence[Route | Include], prefix: str = "", namespace: str = ""
 ) -> Iterator[tuple[Route, str, str]]:
@@ -115,6 +197,11 @@ def _flatten(
             yield from _flatten(item.routes, prefix + item.url, f"{namespace}{item.name}:")
         elif isinstance(item, Route):
             yield item, prefix + item.url, namespace + item.name
+        elif callable(item):
+            raise ConfigurationError(
+                f"Expected a Route or Include, got {item!r}: wrap a handler in "
+                "Route(url, method, handler)"
+            )
         else:
             raise ConfigurationError(f"Expected a Route or Include, got {item!r}")
 
@@ -170,6 +257,7 @@ class Router:
     """Finds the route for a path and method; builds URLs back from route names."""
 
     def __init__(self, routes: Sequence[Route | Include]) -> None:
+        routes = _route_list(routes, "The app's routes")
         self.routes: list[CompiledRoute] = []
         self._static: dict[str, dict[str, CompiledRoute]] = {}
         self._dynamic: list[CompiledRoute] = []

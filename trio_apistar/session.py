@@ -9,21 +9,26 @@
   from accept on. The client leaving is not a cancellation of the handler: it surfaces as
   ``WebSocketDisconnect`` from ``receive``/``send`` and cancels ``cancel_on_disconnect`` blocks
   and connection-nursery tasks;
-* the handler returning closes the socket (1000) or refuses a handshake never answered; an
-  ``HTTPException`` refuses the handshake with its status (after accept: 1008); invalid data
-  closes with its code (1007, 1003); any other error is logged and closes with 1011;
+* what the handler returns is sent (``str`` as text, ``bytes`` as binary, a dict or list as
+  JSON; ``None`` is nothing, anything else a ``TypeError``), before the ``on_response`` hooks;
+* the handler returning closes the socket (1000) or refuses a handshake never answered, with a
+  warning naming the handler (a deliberate refusal is quiet); an ``HTTPException`` refuses the
+  handshake with its status (after accept: 1008); invalid data closes with its code (1007,
+  1003); any other error is logged and closes with 1011. Refusal bodies are JSON
+  ``{"detail": ...}``, encoded as HTTP bodies are;
 * the server cancelling us (shutdown) still owes the client a close frame: 1001, shielded and
   time-bounded.
 """
 
-import json
 import logging
 from typing import Any
 
 import trio
 
+from ._json import dumps
 from ._types import Receive, Scope, Send
 from .context import AppContext, is_cancellation, unwrap
+from .datastructures import route_path
 from .exceptions import (
     HTTPException,
     WebSocketDisconnect,
@@ -41,7 +46,29 @@ logger = logging.getLogger("trio_apistar")
 
 
 def _reason(detail: Any) -> str:
-    return detail if isinstance(detail, str) else json.dumps(detail)
+    return detail if isinstance(detail, str) else dumps(detail)
+
+
+def _name(func: Any) -> str:
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or repr(func)
+    return f"{module}.{name}" if module else name
+
+
+async def _send_result(ws: WebSocket, result: object, plan: RoutePlan) -> None:
+    # bytearray/memoryview are refused: a buffer the handler may still change is no result.
+    """Send what the handler returned: ``str`` as text, ``bytes`` as binary, a dict or list as
+    JSON. Raises ``TypeError`` for anything else (logged, close 1011: never dropped)."""
+    if isinstance(result, str | bytes):
+        await ws.send(result)
+    elif isinstance(result, dict | list):
+        await ws.send_json(result)
+    else:
+        raise TypeError(
+            f"WebSocket handler {_name(plan.handler.func)} returned {type(result).__name__} "
+            f"{result!r:.80}: a handler may return str (sent as text), bytes (binary), a dict "
+            "or list (JSON) or None (nothing)"
+        )
 
 
 async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,13 +85,14 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         max_message_size=settings.websocket_max_message_size,
     )
     try:
-        route, params = ctx.router.match(scope["path"], "GET")
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        route, params = ctx.router.match(path, "GET")
         plan = ctx.routes[route]
         if plan.kind != "websocket":
             raise HTTPException("No WebSocket endpoint at this URL", 404)
     except HTTPException as exc:
         status_code = 404 if exc.status_code == 405 else exc.status_code
-        await ws.deny(status_code, json.dumps({"detail": exc.detail}))
+        await ws.deny(status_code, dumps({"detail": exc.detail}))
         return
     state = ctx.state(scope, receive, send, route, params, plan)
     state[WebSocket] = ws
@@ -87,7 +115,9 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
                     for hook in plan.on_request:
                         await hook.plan.run(state, instances[hook.index])
                     try:
-                        await plan.handler.start(state)
+                        result = await plan.handler.start(state)
+                        if result is not None:
+                            await _send_result(ws, result, plan)
                     except WebSocketDisconnect:
                         pass
                     for hook in plan.on_response:
@@ -120,6 +150,13 @@ async def _end(
 ) -> None:
     """The handler is done: close (or refuse) as its outcome says; report its error."""
     if error is None:
+        if ws.connecting:
+            logger.warning(
+                "WebSocket handler %s returned and the handshake was never answered: refused "
+                "with 403. Call `await ws.accept()` (or `await ws.connect()`) to accept it, or "
+                "`await ws.close()` to refuse it (a forgotten `await`, or a plain `def` handler?)",
+                _name(plan.handler.func),
+            )
         await ws._finish()
         return
     if isinstance(error, WebSocketProtocolError | HTTPException):
@@ -127,7 +164,7 @@ async def _end(
         # ValidationError): the HTTP status before accept, a close code after.
         if ws.connecting:
             headers = getattr(error, "headers", None)  # an HTTPException's, e.g. a 401's
-            await ws.deny(error.status_code, json.dumps({"detail": error.detail}), headers)
+            await ws.deny(error.status_code, dumps({"detail": error.detail}), headers)
         elif isinstance(error, HTTPException):
             await ws._finish(status.WS_1008_POLICY_VIOLATION, _reason(error.detail))
         else:
@@ -139,7 +176,7 @@ async def _end(
         return
     await ctx.report(error, plan, state, instances)
     if ws.connecting:
-        await ws.deny(500, json.dumps({"detail": "Internal server error"}))
+        await ws.deny(500, dumps({"detail": "Internal server error"}))
     else:
         await ws._finish(status.WS_1011_INTERNAL_ERROR)
     ctx.maybe_reraise(state, error)

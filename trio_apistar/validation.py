@@ -26,9 +26,9 @@ from collections.abc import Callable, Hashable
 from typing import Annotated, Any, Literal
 
 import pydantic
-import pydantic_core
 import typing_extensions
 
+from ._json import jsonable
 from .exceptions import ValidationError
 
 __all__ = [
@@ -256,12 +256,9 @@ def parse_json(validator: pydantic.TypeAdapter[Any], data: str | bytes) -> Any:
 
 
 def to_jsonable(value: Any) -> Any:
-    """The ``default`` of our JSON encoders: models, dataclasses, dates, UUIDs, Decimals, Enums
-    and the like as JSON values. Raises ``TypeError`` for anything else, as ``json`` does."""
-    try:
-        return pydantic_core.to_jsonable_python(value)
-    except pydantic_core.PydanticSerializationError:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable") from None
+    """The ``default`` of our JSON encoder (``_json.jsonable``): models, dataclasses, dates, UUIDs,
+    Decimals, Enums and the like as JSON values; ``TypeError`` for anything else, as ``json``."""
+    return jsonable(value)
 
 
 # -- parameters and results ----------------------------------------------------------------------

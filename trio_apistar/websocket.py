@@ -15,15 +15,15 @@ naming the state.
 """
 
 import contextlib
-import json
 import typing
+import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
 import pydantic
 import trio
 
-from . import validation
+from . import _json, validation
 from ._inbound import Inbound
 from ._states import WebSocketState, WebSocketStatistics, status
 from ._types import Message, Receive, Scope, Send
@@ -51,12 +51,6 @@ _YIELD_EVERY = 16
 _SENDABLE_CODES = SENDABLE_CLOSE_CODES
 
 
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=validation.to_jsonable
-)
-_dumps = _ENCODER.encode
-
-
 def _is_type(candidate: Any) -> bool:
     """A type to validate into (a class, ``list[X]``, ``X | Y``, ``Annotated[...]``), as opposed
     to a ``loads`` function."""
@@ -80,14 +74,13 @@ class _JSONMessages(AsyncIterator[_T]):
             raise StopAsyncIteration from None
 
 
-def _channel_of(receive: Receive) -> "trio.MemoryReceiveChannel[Message] | None":
-    """The server's memory channel, when its ASGI ``receive`` is that channel's ``receive``."""
-    owner = getattr(receive, "__self__", None)
-    if isinstance(owner, trio.MemoryReceiveChannel) and (
-        getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive
-    ):
-        return owner
-    return None
+def _spec_version(scope: Scope) -> tuple[int, ...]:
+    """The ASGI spec version the server implements (2.0 when it does not say, as ASGI reads)."""
+    version = (scope.get("asgi") or {}).get("spec_version") or "2.0"
+    try:
+        return tuple(int(part) for part in str(version).split("."))
+    except ValueError:
+        return (2, 0)
 
 
 class WebSocket(Inbound):
@@ -218,11 +211,13 @@ class WebSocket(Inbound):
     async def accept(
         self, subprotocol: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        """Accept the handshake, optionally choosing one of the offered subprotocols.
+        """Accept the handshake, optionally choosing one of the offered subprotocols and adding
+        ``headers`` to the server's response.
 
         Raises ``WebSocketNotConnected`` unless ``connecting``, and ``ValueError`` (before
         anything is sent, so the handshake can still be refused) for a subprotocol the client
-        did not offer.
+        did not offer. Under a server older than ASGI 2.1 (``spec_version``), which cannot send
+        accept headers, ``headers`` are left out with a ``RuntimeWarning``.
         """
         self._require(WebSocketState.CONNECTING, "accept")
         if subprotocol is not None and subprotocol not in self.subprotocols:
@@ -234,7 +229,17 @@ class WebSocket(Inbound):
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
-            message["headers"] = headers
+            if _spec_version(self.scope) >= (2, 1):
+                message["headers"] = headers
+            else:
+                warnings.warn(
+                    "The server speaks ASGI "
+                    + ".".join(map(str, _spec_version(self.scope)))
+                    + ", which cannot send headers with websocket.accept (ASGI 2.1 can): "
+                    "the handshake is accepted without them",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         await self._send_message(message)
         self._state = WebSocketState.CONNECTED
         self._open_inbox()
@@ -365,7 +370,7 @@ class WebSocket(Inbound):
         dates, UUIDs, Decimals and Enums (also inside dicts and lists) are serialised as their
         types say. Raises ``ValueError`` for NaN or infinite floats and ``TypeError`` for
         values JSON cannot hold."""
-        await self.send((dumps or _dumps)(data))
+        await self.send((dumps or _json.dumps)(data))
 
     async def send_msg(self, msg: Message) -> None:
         """Send a raw ASGI message, checked against the ASGI spec and the current state.

@@ -1,4 +1,5 @@
-"""The interoperability suite's app: in-process for ``client``, under Hypercorn for the rest."""
+"""The interoperability suite's app: in-process for ``client``, under Hypercorn for the rest
+(the plugin's ``live_server`` serves this ``app`` fixture)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,18 +9,10 @@ import pytest
 from trio_apistar import ASyncApp
 from trio_apistar.test import LiveServer, run_hypercorn
 
-APP_FILE = Path(__file__).with_name("interop_app.py")
-
-
-@pytest.fixture(scope="session")
-def app_path() -> str:
-    """Served by the plugin's ``live_server`` fixture (Hypercorn imports it from its file)."""
-    return f"{APP_FILE}:app"
-
 
 @pytest.fixture
 def app() -> ASyncApp:
-    """The same app in-process, for the plugin's ``client`` fixture."""
+    """For the plugin's ``client`` (in-process) and ``live_server`` (Hypercorn) fixtures."""
     from interop_app import app
 
     return app

@@ -14,7 +14,7 @@ import trio
 import trio_websocket
 from chromium import page_outcome, running_chromium
 
-from trio_apistar.test import LiveServer, TestClient
+from trio_apistar.test import AppServer, TestClient
 
 pytestmark = pytest.mark.network
 
@@ -38,7 +38,7 @@ async def test_in_process(client: TestClient, expected_outcome: dict[str, Any]) 
         assert '<pre id="outcome">' in (await client.get("/")).text
 
 
-async def test_trio_websocket(live_server: LiveServer, expected_outcome: dict[str, Any]) -> None:
+async def test_trio_websocket(live_server: AppServer, expected_outcome: dict[str, Any]) -> None:
     with trio.fail_after(10):
         outcome: dict[str, Any] = {}
         async with trio_websocket.open_websocket_url(f"{live_server.ws_url}/ws") as ws:
@@ -76,7 +76,7 @@ asyncio.run(asyncio.wait_for(main(sys.argv[1]), 10))
 
 
 async def test_websockets_asyncio_client(
-    live_server: LiveServer, expected_outcome: dict[str, Any]
+    live_server: AppServer, expected_outcome: dict[str, Any]
 ) -> None:
     with trio.fail_after(20):
         result = await trio.run_process(
@@ -90,7 +90,7 @@ async def test_websockets_asyncio_client(
 
 
 @pytest.mark.browser
-async def test_chromium(live_server: LiveServer, expected_outcome: dict[str, Any]) -> None:
+async def test_chromium(live_server: AppServer, expected_outcome: dict[str, Any]) -> None:
     page_url = f"{live_server.url}/"
     with trio.fail_after(30):
         async with running_chromium(page_url) as port:

@@ -11,7 +11,9 @@ session over Trio memory channels with the app running in a nursery task::
             assert await ws.receive_text() == "hi"
 
 ``run_hypercorn()`` serves an app, given by import path, from a ``hypercorn --worker-class trio``
-subprocess on 127.0.0.1, for tests that need a real socket (browsers, other clients).
+subprocess on 127.0.0.1, for tests that need a real socket (browsers, other clients);
+``serve_in_thread()`` serves an app object with Hypercorn's trio worker in a thread of this
+process.
 
 Exceptions raised here, besides the app's own (re-raised, see ``TestClient``)::
 
@@ -19,7 +21,7 @@ Exceptions raised here, besides the app's own (re-raised, see ``TestClient``)::
     ├── LifespanFailed      the app sent lifespan.startup.failed or lifespan.shutdown.failed
     ├── WebSocketDenied     the app refused the handshake; carries the HTTP status, headers, body
     ├── WebSocketClosed     the app closed the socket; carries the close code and reason
-    └── ServerStartError    run_hypercorn(): the server exited or did not listen in time
+    └── ServerStartError    the server exited or did not listen in time
     TimeoutError            the app sent nothing, or did not finish, within the client's timeout
 """
 
@@ -30,12 +32,15 @@ from ._errors import ServerStartError as ServerStartError
 from ._errors import TestClientError as TestClientError
 from ._errors import WebSocketClosed as WebSocketClosed
 from ._errors import WebSocketDenied as WebSocketDenied
+from ._server import AppServer as AppServer
 from ._server import LiveServer as LiveServer
 from ._server import run_hypercorn as run_hypercorn
+from ._thread_server import serve_in_thread as serve_in_thread
 from ._websocket import WebSocketSession as WebSocketSession
 
 __all__ = [
     "RAISE_EXTENSION",
+    "AppServer",
     "LifespanFailed",
     "LiveServer",
     "ServerStartError",
@@ -45,4 +50,5 @@ __all__ = [
     "WebSocketDenied",
     "WebSocketSession",
     "run_hypercorn",
+    "serve_in_thread",
 ]

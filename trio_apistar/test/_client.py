@@ -55,6 +55,9 @@ class TestClient(httpx.AsyncClient):
     ``timeout`` (seconds, ``None`` for none) bounds each request, each WebSocket receive, the
     lifespan phases and the wait for the app when a session ends; going over raises
     ``TimeoutError`` so that a broken app fails the test instead of hanging it.
+
+    ``root_path`` plays a server that mounts the app under a prefix (``hypercorn --root-path``):
+    it is the scope's ``root_path``, and request paths include it (``client.get("/app/items")``).
     """
 
     __test__ = False
@@ -69,14 +72,18 @@ class TestClient(httpx.AsyncClient):
         headers: Mapping[str, str] | None = None,
         cookies: dict[str, str] | None = None,
         follow_redirects: bool = True,
+        root_path: str = "",
     ) -> None:
         self.app = app
+        self.root_path = root_path
         self.raise_server_exceptions = raise_server_exceptions
         self.lifespan_state: dict[str, Any] = {}
         self._extensions: dict[str, Any] = {RAISE_EXTENSION: {}} if raise_server_exceptions else {}
         self._lifespan: _Lifespan | None = None
         super().__init__(
-            transport=_Transport(self._call_app, raise_app_exceptions=raise_server_exceptions),
+            transport=_Transport(
+                self._call_app, raise_app_exceptions=raise_server_exceptions, root_path=root_path
+            ),
             base_url=base_url,
             timeout=timeout,
             headers=headers,
@@ -148,13 +155,15 @@ class TestClient(httpx.AsyncClient):
         ws_timeout = self.timeout.read if isinstance(timeout, EllipsisType) else timeout
         return WebSocketSession(
             self._call_app,
-            _websocket_scope(request, subprotocols),
+            _websocket_scope(request, subprotocols, self.root_path),
             timeout=_timeout_of(ws_timeout),
             raise_server_exceptions=self.raise_server_exceptions,
         )
 
 
-def _websocket_scope(request: httpx.Request, subprotocols: Sequence[str]) -> Scope:
+def _websocket_scope(
+    request: httpx.Request, subprotocols: Sequence[str], root_path: str = ""
+) -> Scope:
     """The ASGI ``websocket`` scope for an upgrade ``request`` (built by httpx, so base URL,
     default headers, cookies and params are merged the same way as for HTTP)."""
     key = base64.b64encode(os.urandom(16))
@@ -176,7 +185,7 @@ def _websocket_scope(request: httpx.Request, subprotocols: Sequence[str]) -> Sco
         "scheme": "wss" if url.scheme == "https" else "ws",
         "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
         "client": ("127.0.0.1", 123),
-        "root_path": "",
+        "root_path": root_path,
         "path": url.path,
         "raw_path": url.raw_path.split(b"?")[0],
         "query_string": url.query,

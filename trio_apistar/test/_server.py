@@ -18,13 +18,11 @@ from ._errors import ServerStartError
 
 
 @dataclass(frozen=True)
-class LiveServer:
-    """A server started by ``run_hypercorn()``: its address, process and log file."""
+class AppServer:
+    """An app served on ``host:port`` (what the ``live_server`` fixture gives a test)."""
 
     host: str
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
 
     @property
     def url(self) -> str:
@@ -35,6 +33,14 @@ class LiveServer:
     def ws_url(self) -> str:
         """The base WebSocket URL, e.g. ``ws://127.0.0.1:8123``."""
         return f"ws://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LiveServer(AppServer):
+    """A server started by ``run_hypercorn()``: its address, process and log file."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
 
     def log(self) -> str:
         """Everything the server wrote to stdout and stderr so far."""

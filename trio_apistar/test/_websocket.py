@@ -11,6 +11,7 @@ import httpx
 import trio
 import trio.testing
 
+from .._json import dumps
 from .._types import ASGIApp, Message, Scope
 from ._errors import WebSocketClosed, WebSocketDenied, _unwrap
 
@@ -120,7 +121,7 @@ class WebSocketSession:
 
     async def send_json(self, data: Any, *, binary: bool = False) -> None:
         """Send ``data`` as JSON in a text (or, with ``binary``, a binary) message."""
-        text = json.dumps(data, separators=(",", ":"))
+        text = dumps(data)  # as the app encodes, and as browsers' JSON.stringify: compact UTF-8
         await (self.send_bytes(text.encode()) if binary else self.send_text(text))
 
     async def receive(self) -> Message:
