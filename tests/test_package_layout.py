@@ -32,6 +32,7 @@ LAYERS = {
     "exchange": 6,
     "session": 6,
     "serve": 6,
+    "broadcast": 6,
     "app": 7,
     "schema": 5,
     "openapi": 6,
@@ -57,8 +58,10 @@ MAY_IMPORT_TRIO = {
     "serve",
     "test",
     "pytest_plugin",
+    "broadcast",
 }
 MAY_IMPORT_HYPERCORN = {"serve"}
+MAY_IMPORT_COREDIS = {"broadcast"}
 
 
 def _isort_order(names: list[str]) -> list[str]:
@@ -108,6 +111,27 @@ def test_modules_import_only_from_lower_layers() -> None:
                 problems.append(f"{name} imports trio")
             elif top == "hypercorn" and name not in MAY_IMPORT_HYPERCORN:
                 problems.append(f"{name} imports hypercorn")
+
+    assert problems == []
+
+
+def test_only_broadcast_imports_coredis() -> None:
+    """coredis is an optional extra: anywhere else, even lazily, `import trio_apistar` needs it."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                modules = [node.module or ""]
+            else:
+                continue
+            if (
+                any(m.split(".")[0] == "coredis" for m in modules)
+                and name not in MAY_IMPORT_COREDIS
+            ):
+                problems.append(f"{path.relative_to(PACKAGE)} imports coredis")
     assert problems == []
 
 

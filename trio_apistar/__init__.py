@@ -18,6 +18,7 @@ from ._types import ASGIReceive as ASGIReceive
 from ._types import ASGIScope as ASGIScope
 from ._types import ASGISend as ASGISend
 from .app import ASyncApp as ASyncApp
+from .broadcast import Broadcast as Broadcast
 from .cors import CORS as CORS
 from .fileresponse import FileResponse as FileResponse
 from .injector import Component as Component
@@ -39,6 +40,7 @@ __all__ = [
     "ASGISend",
     "ASyncApp",
     "AppNursery",
+    "Broadcast",
     "Component",
     "FileResponse",
     "Include",

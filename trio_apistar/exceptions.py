@@ -2,6 +2,10 @@
 
 ```
 TrioApiStarError
+├── BroadcastError                publish/subscribe failed; carries the close code for a socket
+│   ├── BroadcastUnavailable      the backend is unreachable, or the Broadcast not running (1013)
+│   ├── HistoryGap                since= asks for what is no longer kept, or an unknown id (1008)
+│   └── SubscriberTooSlow         a subscription's buffer overflowed; it was dropped (1013)
 ├── ConfigurationError            the app was built wrong; raised at ASyncApp(...) time
 ├── HTTPException                 rendered as JSON {"detail": ...} with its status code
 │   ├── BadRequest                400
@@ -29,12 +33,16 @@ from typing import Any, ClassVar
 __all__ = [
     "SENDABLE_CLOSE_CODES",
     "BadRequest",
+    "BroadcastError",
+    "BroadcastUnavailable",
     "ConfigurationError",
     "Forbidden",
     "HTTPException",
+    "HistoryGap",
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "SubscriberTooSlow",
     "TrioApiStarError",
     "UnsupportedMediaType",
     "ValidationError",
@@ -54,6 +62,63 @@ SENDABLE_CLOSE_CODES = frozenset({*range(1000, 1004), *range(1007, 1015), *range
 
 class TrioApiStarError(Exception):
     """Base class of every exception defined by trio_apistar."""
+
+
+class BroadcastError(TrioApiStarError):
+    """Base class of the errors of ``Broadcast``.
+
+    Each carries the ``close_code`` a WebSocket handler that lets it escape is closed with
+    (logged without a traceback: these are conditions of the service, not bugs).
+    """
+
+    close_code: ClassVar[int] = 1011
+
+    def __init__(self, detail: str, channel: str | None = None) -> None:
+        self.detail = detail
+        self.channel = channel
+        super().__init__(detail)
+
+
+class BroadcastUnavailable(BroadcastError):
+    """The broadcast backend cannot be reached (the Redis connection is lost or not yet back),
+    or the ``Broadcast`` is not running.
+
+    Raised by ``publish``/``subscribe``/``join`` during an outage, and by every live
+    subscription at once when the connection is lost (nothing is delivered silently late).
+    Unhandled in a WebSocket handler: close code 1013, try again later.
+    """
+
+    close_code = 1013
+
+
+class HistoryGap(BroadcastError):
+    """``subscribe(channel, since=...)`` cannot give exactly what was missed: messages after
+    ``since`` are no longer kept (or ``since`` is not an id this channel ever had).
+
+    The subscription is not opened; subscribe again without ``since`` and reload what you need
+    from elsewhere. Unhandled in a WebSocket handler: close code 1008.
+    """
+
+    close_code = 1008
+
+    def __init__(self, detail: str, channel: str | None = None, since: str | None = None) -> None:
+        super().__init__(detail, channel)
+        self.since = since
+
+
+class SubscriberTooSlow(BroadcastError):
+    """A subscription's buffer filled up because it was not read fast enough: it was dropped
+    (publishers and other subscribers never wait for it) and counted in ``statistics()``.
+
+    ``last_id`` is the id of the last event it delivered, for a new ``subscribe(since=...)``.
+    Unhandled in a WebSocket handler: close code 1013.
+    """
+
+    close_code = 1013
+
+    def __init__(self, detail: str, channel: str | None = None, last_id: str | None = None) -> None:
+        super().__init__(detail, channel)
+        self.last_id = last_id
 
 
 class ConfigurationError(TrioApiStarError):
