@@ -1,11 +1,13 @@
 """Shared fixtures: servers started with ``hypercorn --worker-class trio`` on 127.0.0.1."""
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from trio_apistar.test import LiveServer, run_hypercorn
+from trio_apistar.test import LiveServer, RedisServer, run_hypercorn, run_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +55,34 @@ def types_server() -> Iterator[LiveServer]:
 def mounted_server() -> Iterator[LiveServer]:
     """``mounted_app`` under ``hypercorn --root-path /app``."""
     yield from serve("tests.apps.mounted_app:app", "--root-path", "/app")
+
+
+def _require_redis_server() -> None:
+    """Skip without redis-server, except in CI, where its absence fails the run."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (apt-get install -y redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server on a free 127.0.0.1 port for the whole run (emptied per test)."""
+    _require_redis_server()
+    with run_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> RedisServer:
+    """The shared redis-server, emptied for this test."""
+    redis_server.cli("FLUSHALL")
+    return redis_server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill or restart."""
+    _require_redis_server()
+    with run_redis() as server:
+        yield server

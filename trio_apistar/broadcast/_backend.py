@@ -66,8 +66,8 @@ class Backend(abc.ABC):
         """Add ``member`` to the channel's presence and announce it."""
 
     @abc.abstractmethod
-    def leave(self, channel: str, member: str) -> None:
-        """Remove ``member`` and announce it, without waiting (it may run in the background)."""
+    async def leave(self, channel: str, member: str) -> None:
+        """Remove ``member`` and announce it; an outage is not an error (it expires)."""
 
     @abc.abstractmethod
     async def members(self, channel: str) -> dict[str, bytes]:

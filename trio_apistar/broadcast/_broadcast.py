@@ -24,6 +24,9 @@ from ._watch import watch_client
 
 __all__ = ["Broadcast", "BroadcastStatistics", "Membership"]
 
+#: Seconds a leave may take at the end of a join block (then the entry expires instead).
+_LEAVE_TIMEOUT = 2.0
+
 
 @dataclass(frozen=True)
 class BroadcastStatistics:
@@ -219,19 +222,24 @@ class Broadcast:
         leaves.
         """
         check_channel(channel)
-        async with self._subscription(MESSAGES + channel, channel) as subscription:
+        # While history is read, live events it also holds arrive: room for them too.
+        extra = 0 if since is None else self.history
+        async with self._subscription(MESSAGES + channel, channel, extra) as subscription:
             if since is not None:
                 await self._catch_up(subscription, since)
+                subscription._capacity = self.buffer
             yield subscription
 
     @asynccontextmanager
-    async def _subscription(self, topic: str, channel: str) -> AsyncIterator[Any]:
+    async def _subscription(self, topic: str, channel: str, extra: int = 0) -> AsyncIterator[Any]:
         backend = self._require(channel)
-        subscription: Subscription[Any] = Subscription(channel, self.buffer)
+        subscription: Subscription[Any] = Subscription(channel, self.buffer + extra)
         hub = self._hub
         hub.add(topic, subscription)
         try:
             await backend.listen(topic)
+            if subscription._error is not None:  # dropped or cut off while subscribing
+                raise subscription._error
             watch_client(subscription)
             yield subscription
         finally:
@@ -246,10 +254,12 @@ class Broadcast:
         channel = subscription.channel
         backlog = [Event(channel, id, decode(payload)) for id, payload in missed]
         newest = backend.order(backlog[-1].id)
-        # Live events that arrived while history was read are in the backlog already.
+        # Live copies of these events may have arrived already, or arrive later.
         live = subscription._items
         while live and backend.order(live[0].id) <= newest:
             live.popleft()
+        if not live:
+            subscription._floor = (backend.order, newest)
         subscription._backlog.extend(backlog)
 
     # -- presence ----------------------------------------------------------------------------
@@ -274,7 +284,10 @@ class Broadcast:
         finally:
             del self._joined[membership.id]
             if self._backend is backend:
-                backend.leave(channel, membership.id)
+                # Also when cancelled (the server shutting down): others should hear of it
+                # now, not when the entry expires. Bounded: a Redis round trip, no client.
+                with trio.CancelScope(shield=True), trio.move_on_after(_LEAVE_TIMEOUT):
+                    await backend.leave(channel, membership.id)
 
     async def members(self, channel: str) -> dict[str, Any]:
         """The members of ``channel`` in every process: member id to its ``info``.

@@ -96,7 +96,8 @@ class MemoryBackend(Backend):
         self._presence.setdefault(channel, {})[member] = info
         self._announce(channel, "join", member, info)
 
-    def leave(self, channel: str, member: str) -> None:
+    async def leave(self, channel: str, member: str) -> None:
+        await trio.lowlevel.checkpoint()
         members = self._presence.get(channel, {})
         info = members.pop(member, None)
         if not members:

@@ -59,6 +59,27 @@ class RedisBackend(Backend):
     # -- lifetime ----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        work = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._serve, work)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                work.cancel()
+
+    async def _serve(
+        self,
+        work: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Our tasks inside the client's lifetime; stopped by ``work``, then the client.
+
+        Shielded so that cancelling ``run`` stops the pub/sub reader first and closes the
+        client's connections after: torn down at once, coredis' clean-up writes to closed
+        connections. Each step is bounded by coredis' own timeouts.
+        """
         client = coredis.Redis.from_url(
             self.url,
             decode_responses=False,
@@ -66,18 +87,20 @@ class RedisBackend(Backend):
             connect_timeout=2,
             stream_timeout=5,
         )
-        async with client:
-            self._client = client
-            self._publish = client.register_script(PUBLISH)
-            self._presence = Presence(client, self.presence_ttl, self.hub)
-            try:
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(self._subscriber)
-                    nursery.start_soon(self._presence.run)
-                    task_status.started()
-            finally:
-                self._connected = False
-                self._client = self._presence = None
+        with trio.CancelScope(shield=True):
+            async with client:
+                self._client = client
+                self._publish = client.register_script(PUBLISH)
+                self._presence = Presence(client, self.presence_ttl, self.hub)
+                try:
+                    with work:
+                        async with trio.open_nursery() as nursery:
+                            await nursery.start(self._subscriber)
+                            nursery.start_soon(self._presence.run)
+                            task_status.started()
+                finally:
+                    self._connected = False
+                    self._client = self._presence = None
 
     @property
     def connected(self) -> bool:
@@ -160,6 +183,8 @@ class RedisBackend(Backend):
 
     def _changed(self, topic: str) -> None:
         self._dirty.set()
+        if topic not in self.hub.topics and (event := self._ready.pop(topic, None)):
+            event.set()  # its subscriber was dropped while it waited: let it see why
 
     async def _reconcile(self, pubsub: Any) -> None:
         """Subscribe to the topics local subscribers want, and only those."""
@@ -190,7 +215,7 @@ class RedisBackend(Backend):
         self._dirty.set()
         with trio.move_on_after(_SUBSCRIBE_TIMEOUT + 1):
             await event.wait()
-        if topic not in self._live:
+        if topic not in self._live and topic in self.hub.topics:
             raise self._unavailable("Cannot subscribe", channel_of(topic))
 
     def unlisten(self, topic: str) -> None:
@@ -279,9 +304,14 @@ class RedisBackend(Backend):
             self._last_error = describe(exc)
             raise self._unavailable("Cannot join", channel) from exc
 
-    def leave(self, channel: str, member: str) -> None:
-        if self._presence is not None:
-            self._presence.leave(channel, member)
+    async def leave(self, channel: str, member: str) -> None:
+        if self._presence is None:
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            await self._presence.leave(channel, member)
+        except OUTAGE as exc:
+            logger.debug("Leave of %s from %r left to expiry: %s", member, channel, describe(exc))
 
     async def members(self, channel: str) -> dict[str, bytes]:
         try:

@@ -3,8 +3,7 @@
 Each channel has a sorted set (member to expiry, in the server's clock) and a hash (member to
 info). Every ``presence_ttl / 3`` seconds the process refreshes its own members and reaps,
 in one script per channel, the members whose process stopped refreshing them, announcing
-each of those once. Leaving is queued and done by the same task, so ``leave`` never waits
-(it runs at the end of a handler, possibly while it is being cancelled).
+each of those once.
 """
 
 import logging
@@ -34,8 +33,6 @@ class Presence:
         self._refresh = client.register_script(REFRESH)
         self._members = client.register_script(MEMBERS)
         self._local: dict[str, dict[str, bytes]] = {}  # channel -> member -> info
-        self._leaves: list[tuple[str, str]] = []
-        self._wake = trio.Event()
 
     @staticmethod
     def _keys(channel: str) -> list[str]:
@@ -46,15 +43,14 @@ class Presence:
         await self._join(self._keys(channel), [key("p", channel), self._ttl_ms, member, info])
         self._local.setdefault(channel, {})[member] = info
 
-    def leave(self, channel: str, member: str) -> None:
-        """Forget ``member`` here now; remove and announce it on Redis soon."""
+    async def leave(self, channel: str, member: str) -> None:
+        """Forget ``member`` here, then remove and announce it; raises for an outage."""
         members = self._local.get(channel)
         if members is not None:
             members.pop(member, None)
             if not members:
                 del self._local[channel]
-        self._leaves.append((channel, member))
-        self._wake.set()
+        await self._leave(self._keys(channel), [key("p", channel), member])
 
     async def members(self, channel: str) -> dict[str, bytes]:
         """Live members of ``channel`` (reaping the expired ones first)."""
@@ -64,30 +60,20 @@ class Presence:
 
     async def run(self) -> None:
         """Refresh, reap and leave until cancelled; an outage only delays it."""
-        period = self._ttl / 3
-        next_refresh = trio.current_time() + period
         while True:
-            with trio.move_on_at(next_refresh):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            leaves, self._leaves = self._leaves, []
-            refresh = trio.current_time() >= next_refresh
-            if refresh:
-                next_refresh = trio.current_time() + period
+            await trio.sleep(self._ttl / 3)
             try:
-                await self._round(leaves, refresh)
+                await self._refresh_all()
             except OUTAGE as exc:
                 # Our members expire by themselves if this lasts; the next round re-adds them.
                 logger.debug("Presence refresh failed: %s", describe(exc))
 
-    async def _round(self, leaves: list[tuple[str, str]], refresh: bool) -> None:
+    async def _refresh_all(self) -> None:
         watched = {channel_of(t) for t in self._hub.topics if t.startswith(PRESENCE)}
-        channels = (set(self._local) | watched) if refresh else set()
-        if not leaves and not channels:
+        channels = set(self._local) | watched
+        if not channels:
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            for channel, member in leaves:
-                self._leave(self._keys(channel), [key("p", channel), member], client=pipe)
             for channel in channels:
                 mine: list[Any] = [
                     value for pair in self._local.get(channel, {}).items() for value in pair

@@ -74,6 +74,7 @@ class Subscription(Generic[E]):
         "_closed",
         "_delivered",
         "_error",
+        "_floor",
         "_items",
         "_last_id",
         "_lot",
@@ -93,6 +94,9 @@ class Subscription(Generic[E]):
         self._last_id: str | None = None
         self._closed = False
         self._on_close: list[Callable[[], None]] = []
+        # After a catch-up from history: (sort key of ids, newest id given) to drop copies
+        # of those events that arrive live later (they come on another connection).
+        self._floor: tuple[Callable[[str], Any], Any] | None = None
 
     @property
     def last_id(self) -> str | None:
@@ -142,6 +146,11 @@ class Subscription(Generic[E]):
 
     def _put(self, event: E) -> bool:
         """Buffer ``event``; False (and nothing buffered) when the buffer is full."""
+        if self._floor is not None:
+            order, newest = self._floor
+            if order(event.id) <= newest:  # type: ignore[attr-defined]
+                return True  # given from history already
+            self._floor = None  # live events come in order: no more copies after this one
         if len(self._items) >= self._capacity:
             return False
         self._items.append(event)

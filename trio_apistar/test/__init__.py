@@ -13,7 +13,8 @@ session over Trio memory channels with the app running in a nursery task::
 ``run_hypercorn()`` serves an app, given by import path, from a ``hypercorn --worker-class trio``
 subprocess on 127.0.0.1, for tests that need a real socket (browsers, other clients);
 ``serve_in_thread()`` serves an app object with Hypercorn's trio worker in a thread of this
-process.
+process. ``run_redis()`` starts a throwaway ``redis-server`` for apps with
+``Broadcast("redis://...")``.
 
 Exceptions raised here, besides the app's own (re-raised, see ``TestClient``)::
 
@@ -21,7 +22,7 @@ Exceptions raised here, besides the app's own (re-raised, see ``TestClient``)::
     ├── LifespanFailed      the app sent lifespan.startup.failed or lifespan.shutdown.failed
     ├── WebSocketDenied     the app refused the handshake; carries the HTTP status, headers, body
     ├── WebSocketClosed     the app closed the socket; carries the close code and reason
-    └── ServerStartError    the server exited or did not listen in time
+    └── ServerStartError    the server (hypercorn, redis-server) exited or did not listen in time
     TimeoutError            the app sent nothing, or did not finish, within the client's timeout
 """
 
@@ -32,6 +33,8 @@ from ._errors import ServerStartError as ServerStartError
 from ._errors import TestClientError as TestClientError
 from ._errors import WebSocketClosed as WebSocketClosed
 from ._errors import WebSocketDenied as WebSocketDenied
+from ._redis import RedisServer as RedisServer
+from ._redis import run_redis as run_redis
 from ._server import AppServer as AppServer
 from ._server import LiveServer as LiveServer
 from ._server import run_hypercorn as run_hypercorn
@@ -43,6 +46,7 @@ __all__ = [
     "AppServer",
     "LifespanFailed",
     "LiveServer",
+    "RedisServer",
     "ServerStartError",
     "TestClient",
     "TestClientError",
@@ -50,5 +54,6 @@ __all__ = [
     "WebSocketDenied",
     "WebSocketSession",
     "run_hypercorn",
+    "run_redis",
     "serve_in_thread",
 ]
