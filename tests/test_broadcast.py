@@ -4,7 +4,7 @@ On Redis, two ``Broadcast`` objects on one server stand for two processes: what 
 reaches the other's subscribers. On memory:// the "other process" is the same object.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -43,6 +43,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         return Backend("memory://", None)
     server: RedisServer = request.getfixturevalue("redis")
     return Backend(server.url, server)
+
+
+async def eventually(condition: Callable[[], object]) -> None:
+    """Poll ``condition`` until it holds: for state in another process (Redis, a server)."""
+    while not condition():  # noqa: ASYNC110  nothing here to wait on: it is remote
+        await trio.sleep(0.01)
 
 
 async def receive_all(subscription: object, count: int) -> list[Event]:
@@ -135,8 +141,7 @@ async def test_one_backend_subscription_per_channel_released_by_the_last(
                 await broadcast.publish("c", 2)
                 assert [e.data for e in await receive_all(first, 2)] == [1, 2]
             assert broadcast.statistics().topics == 0
-            while backend.numsub("c"):  # unsubscribing does not make anyone wait
-                await trio.sleep(0.01)
+            await eventually(lambda: not backend.numsub("c"))  # nobody waits to unsubscribe
             # Subscribing again after the last one left works at once.
             async with broadcast.subscribe("c") as again:
                 await broadcast.publish("c", 3)
@@ -159,8 +164,7 @@ async def test_subscribers_come_and_go_concurrently(backend: Backend) -> None:
                     nursery.start_soon(visit, i)
             assert broadcast.statistics().subscriptions == 0
             for i in range(3):
-                while backend.numsub(f"c{i}"):
-                    await trio.sleep(0.01)
+                await eventually(lambda i=i: not backend.numsub(f"c{i}"))  # type: ignore[misc]
 
 
 async def test_a_slow_subscriber_is_dropped_and_nobody_waits_for_it(backend: Backend) -> None:
@@ -208,8 +212,8 @@ async def test_a_dropped_subscriber_catches_up_from_history(backend: Backend) ->
                 await broadcast.publish("c", 0)
                 seen = [(await sub.receive()).data]
                 await broadcast.publish_many([("c", i) for i in range(1, 20)])
-                while not broadcast.statistics().dropped:  # 19 on their way into 5 places
-                    await trio.sleep(0.01)
+                # 19 on their way into 5 places
+                await eventually(lambda: broadcast.statistics().dropped)
                 with pytest.raises(SubscriberTooSlow) as caught:
                     await sub.receive()
             assert caught.value.last_id == sub.last_id
@@ -252,7 +256,7 @@ async def test_since_in_the_middle_of_a_busy_channel_has_no_gaps_or_repeats(
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(keep_publishing)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
                 async with there.subscribe("c", since=first) as sub:
                     await done.wait()
                     events = await receive_all(sub, 299)
