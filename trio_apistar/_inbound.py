@@ -34,6 +34,7 @@ changes it; methods are inlined rather than delegated, since an idle socket park
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import trio
 
@@ -64,6 +65,12 @@ def _unexpected(kind: object) -> RuntimeError:
         f"Unexpected ASGI message {kind!r} on an accepted WebSocket (the server may only send "
         "'websocket.receive' and 'websocket.disconnect' after 'websocket.connect')"
     )
+
+
+class Cancellable(Protocol):
+    """What waits for the client to leave: a cancel scope, or a broadcast subscription."""
+
+    def cancel(self) -> None: ...
 
 
 class Inbound:
@@ -107,7 +114,7 @@ class Inbound:
         self._gone = False  # the client left (or answered our close), or the server goes away
         self._closing = False  # a close() is sending its frame
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
-        self._disconnect_scopes: set[trio.CancelScope] | None = None
+        self._disconnect_scopes: set[Cancellable] | None = None
         self._disconnected_event: trio.Event | None = None
         # The reader's channel: both ends exist once (and only if) the reader task started.
         self._send_channel: trio.MemorySendChannel[str | bytes] | None = None
@@ -233,8 +240,12 @@ class Inbound:
                 self._close_code or status.WS_1005_NO_STATUS, self._close_reason
             )
 
-    def _cancel_on_disconnect(self, scope: trio.CancelScope) -> None:
-        """Have ``scope`` cancelled when the client leaves (at once if it has)."""
+    def _cancel_on_disconnect(self, scope: Cancellable) -> None:
+        """Have ``scope`` cancelled when the client leaves (at once if it has).
+
+        Takes anything with a ``cancel()``: a broadcast subscription ends that way too.
+        Starts the reader task, which is what notices the client leaving.
+        """
         if self._gone:
             scope.cancel()
         if self._disconnect_scopes is None:

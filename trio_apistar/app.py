@@ -20,9 +20,11 @@ from typing import Any
 import trio
 
 from ._types import ASGIReceive, ASGIScope, ASGISend, Receive, Scope, Send
+from .broadcast import Broadcast
 from .components import BUILTIN_COMPONENTS
 from .context import AppContext, AppStatistics, Settings
 from .datastructures import origin_form
+from .exceptions import ConfigurationError
 from .exchange import run_http
 from .http import PathParams
 from .injector import Component, Injector
@@ -50,7 +52,10 @@ class ASyncApp:
     their methods) or instances (shared). Each may define ``on_request``, ``on_response`` and
     ``on_error``, sync or async, injected like handlers; a hook that asks for something a kind of
     connection does not have (``WebSocket`` on HTTP, ``http.Response`` on a WebSocket) is not
-    run for that kind. Raises ``ConfigurationError`` for anything that cannot be resolved.
+    run for that kind. ``broadcast``: a ``Broadcast`` that runs while the app serves (started
+    before the ``on_startup`` functions, stopped after the ``on_shutdown`` ones); handlers,
+    hooks, components and lifespan functions get it by annotating ``broadcast: Broadcast``.
+    Raises ``ConfigurationError`` for anything that cannot be resolved.
     """
 
     def __init__(
@@ -64,18 +69,25 @@ class ASyncApp:
         max_body_size: int = 1024 * 1024,
         websocket_max_message_size: int = 1024 * 1024,
         websocket_queue_size: int = 4,
+        broadcast: Broadcast | None = None,
     ) -> None:
+        if broadcast is not None and not isinstance(broadcast, Broadcast):
+            raise ConfigurationError(
+                f"broadcast= takes a Broadcast, not {type(broadcast).__name__}"
+            )
+        self.broadcast = broadcast
+        provided: dict[Hashable, Any] = {} if broadcast is None else {Broadcast: broadcast}
         self.router = Router(routes)
         self.injector = Injector([*(components or ()), *BUILTIN_COMPONENTS])
         self.event_hooks = list(event_hooks or ())
         self.settings = Settings(max_body_size, websocket_max_message_size, websocket_queue_size)
         app_keys = frozenset({type(self), ASyncApp})
-        lifespan_keys = app_keys | {AppNursery}
+        lifespan_keys = app_keys | {AppNursery} | provided.keys()
         planner = Planner(
             self.router,
             self.injector,
             self.event_hooks,
-            _BASE_KEYS | app_keys,
+            _BASE_KEYS | app_keys | provided.keys(),
             needs_task=frozenset({trio.Nursery, ASGIReceive}),
         )
         self._context = AppContext(
@@ -88,6 +100,8 @@ class ASyncApp:
             self.settings,
             on_startup=[self.injector.plan(f, lifespan_keys) for f in on_startup],
             on_shutdown=[self.injector.plan(f, lifespan_keys) for f in on_shutdown],
+            provided=provided,
+            services=[] if broadcast is None else [broadcast.run],
         )
 
     @property

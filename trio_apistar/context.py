@@ -8,7 +8,7 @@ the traceback, ``on_error`` hooks).
 """
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,7 @@ class AppContext:
     """The built app, as its lifetimes see it.
 
     ``app_keys`` are the injection keys under which the app itself is offered (``ASyncApp``
-    and the app's own class).
+    and the app's own class); ``provided`` maps further keys to objects the app was given.
     """
 
     def __init__(
@@ -88,8 +88,15 @@ class AppContext:
         settings: Settings,
         on_startup: list[Plan],
         on_shutdown: list[Plan],
+        provided: dict[Hashable, Any] | None = None,
+        services: list[Callable[..., Awaitable[None]]] | None = None,
     ) -> None:
         self.app = app
+        #: Objects the app was given that every lifetime may ask for by type (``Broadcast``).
+        self.provided = dict(provided or {})
+        #: ``run(task_status=...)`` functions of what lives as long as the app (the
+        #: Broadcast's): started before ``on_startup``, cancelled after ``on_shutdown``.
+        self.services = list(services or ())
         self.app_keys = app_keys
         self.router = router
         self.routes = routes
@@ -128,6 +135,7 @@ class AppContext:
         }
         for key in self.app_keys:
             state[key] = self.app
+        state.update(self.provided)
         for name, key in plan.path_keys:
             state[key] = params[name]
         if AppNursery in plan.uses:

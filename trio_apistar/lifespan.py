@@ -1,13 +1,15 @@
 """The app's lifetime: the ASGI lifespan, ``AppNursery``, startup, shutdown.
 
-``run_lifespan`` opens the app nursery (``AppNursery``), runs the ``on_startup`` functions and
-reports startup; at shutdown it closes every open WebSocket with 1001 (going away), runs the
-``on_shutdown`` functions and cancels the app nursery. A startup function that fails is a
+``run_lifespan`` opens the app nursery (``AppNursery``), starts the app's ``Broadcast`` (if it
+has one), runs the ``on_startup`` functions and reports startup; at shutdown it closes every
+open WebSocket with 1001 (going away), runs the ``on_shutdown`` functions, then stops the
+``Broadcast`` and cancels the app nursery. A startup function that fails is a
 ``lifespan.startup.failed`` (logged); a shutdown function that fails is logged and the others
 still run.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -32,27 +34,47 @@ async def run_lifespan(ctx: AppContext, scope: Scope, receive: Receive, send: Se
     if message["type"] != "lifespan.startup":
         return
     failed: Message | None = None
+    services = trio.CancelScope()  # e.g. the Broadcast: not AppNursery tasks, which may fail
     async with trio.open_nursery() as lifespan:
         tasks = AppTasks()
         await lifespan.start(tasks.run)
         ctx.app_tasks = tasks
         try:
-            failed = await _startup_and_shutdown(ctx, tasks, receive, send)
+            failed = await _startup_and_shutdown(ctx, tasks, receive, send, lifespan, services)
         finally:
             ctx.app_tasks = None
             tasks.stop()
+            services.cancel()
     if tasks.errors and RAISE_EXTENSION in (scope.get("extensions") or {}):
         raise tasks.errors[0]  # a test client wants it, rather than a log line
     await send(failed or {"type": "lifespan.shutdown.complete"})
 
 
+async def _run_in(
+    scope: trio.CancelScope,
+    run: Callable[..., Awaitable[None]],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with scope:
+        await run(task_status=task_status)
+
+
 async def _startup_and_shutdown(
-    ctx: AppContext, tasks: AppTasks, receive: Receive, send: Send
+    ctx: AppContext,
+    tasks: AppTasks,
+    receive: Receive,
+    send: Send,
+    lifespan: trio.Nursery,
+    services: trio.CancelScope,
 ) -> Message | None:
     """Startup, wait for shutdown, then shutdown; return the failure message, if any."""
     state: dict[Any, Any] = {key: ctx.app for key in ctx.app_keys}
+    state.update(ctx.provided)
     state[AppNursery] = tasks.nursery
     try:
+        for run in ctx.services:
+            await lifespan.start(_run_in, services, run)
         for plan in ctx.on_startup:
             await plan.run(state)
     except Exception as exc:

@@ -30,6 +30,7 @@ from ._types import Receive, Scope, Send
 from .context import AppContext, is_cancellation, unwrap
 from .datastructures import route_path
 from .exceptions import (
+    BroadcastError,
     HTTPException,
     WebSocketDisconnect,
     WebSocketInvalidData,
@@ -38,7 +39,7 @@ from .exceptions import (
 from .http import Body
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
-from .websocket import WebSocket, status
+from .websocket import WebSocket, current_session, status
 
 __all__ = ["run_websocket"]
 
@@ -71,6 +72,14 @@ async def _send_result(ws: WebSocket, result: object, plan: RoutePlan) -> None:
         )
 
 
+def _close_reason(detail: str) -> str:
+    """``detail``, cut to the 123 bytes a close frame has room for."""
+    encoded = detail.encode()
+    if len(encoded) <= 123:
+        return detail
+    return encoded[:120].decode(errors="ignore") + "..."
+
+
 async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one WebSocket connection with the app ``ctx``."""
     first = await receive()
@@ -101,6 +110,7 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
     ctx.sockets.add(ws)
     instances = ctx.instances()
     error: Exception | None = None
+    session = current_session.set((ws, trio.lowlevel.current_task()))
     try:
         try:
             # The handler runs in this frame, not one more: an idle socket parks here and
@@ -137,6 +147,7 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
                 await ws._going_away(status.WS_1001_LEAVING)
         raise
     finally:
+        current_session.reset(session)
         ctx.sockets.discard(ws)
 
 
@@ -173,6 +184,16 @@ async def _end(
     if isinstance(error, WebSocketInvalidData):
         logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
         await ws._finish(error.close_code, error.detail)
+        return
+    if isinstance(error, BroadcastError):
+        # The service's state (a subscriber too slow, Redis away, history gone), not a bug:
+        # no traceback; the close code tells the client what to do (1013: try again later).
+        logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
+        if ws.connecting:
+            detail = json.dumps({"detail": error.detail})
+            await ws.deny(503 if error.close_code == 1013 else 400, detail)
+        else:
+            await ws._finish(error.close_code, _close_reason(error.detail))
         return
     await ctx.report(error, plan, state, instances)
     if ws.connecting:

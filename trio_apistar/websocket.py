@@ -18,6 +18,7 @@ import contextlib
 import typing
 import warnings
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 import pydantic
@@ -37,7 +38,7 @@ from .exceptions import (
     WebSocketValidationError,
 )
 
-__all__ = ["WebSocket", "WebSocketState", "WebSocketStatistics", "status"]
+__all__ = ["WebSocket", "WebSocketState", "WebSocketStatistics", "current_session", "status"]
 
 _T = TypeVar("_T")
 
@@ -483,3 +484,10 @@ class WebSocket(Inbound):
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
+
+
+#: The WebSocket whose session runs in this context and the task that runs it (set by the
+#: session): what must end when that client leaves (a broadcast subscription) finds it here.
+current_session: ContextVar[tuple[WebSocket, trio.lowlevel.Task] | None] = ContextVar(
+    "trio_apistar.current_session", default=None
+)
