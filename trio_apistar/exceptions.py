@@ -67,11 +67,13 @@ class TrioApiStarError(Exception):
 class BroadcastError(TrioApiStarError):
     """Base class of the errors of ``Broadcast``.
 
-    Each carries the ``close_code`` a WebSocket handler that lets it escape is closed with
-    (logged without a traceback: these are conditions of the service, not bugs).
+    Each carries the ``close_code`` a WebSocket handler that lets it escape is closed with,
+    and the ``status_code`` of an HTTP handler's response (logged without a traceback: these
+    are conditions of the service, not bugs).
     """
 
     close_code: ClassVar[int] = 1011
+    status_code: ClassVar[int] = 503
 
     def __init__(self, detail: str, channel: str | None = None) -> None:
         self.detail = detail
@@ -85,7 +87,8 @@ class BroadcastUnavailable(BroadcastError):
 
     Raised by ``publish``/``subscribe``/``join`` during an outage, and by every live
     subscription at once when the connection is lost (nothing is delivered silently late).
-    Unhandled in a WebSocket handler: close code 1013, try again later.
+    Unhandled in a WebSocket handler: close code 1013, try again later; in an HTTP
+    handler: 503.
     """
 
     close_code = 1013
@@ -96,10 +99,11 @@ class HistoryGap(BroadcastError):
     ``since`` are no longer kept (or ``since`` is not an id this channel ever had).
 
     The subscription is not opened; subscribe again without ``since`` and reload what you need
-    from elsewhere. Unhandled in a WebSocket handler: close code 1008.
+    from elsewhere. Unhandled in a WebSocket handler: close code 1008; in an HTTP handler: 410.
     """
 
     close_code = 1008
+    status_code = 410
 
     def __init__(self, detail: str, channel: str | None = None, since: str | None = None) -> None:
         super().__init__(detail, channel)
@@ -111,7 +115,7 @@ class SubscriberTooSlow(BroadcastError):
     (publishers and other subscribers never wait for it) and counted in ``statistics()``.
 
     ``last_id`` is the id of the last event it delivered, for a new ``subscribe(since=...)``.
-    Unhandled in a WebSocket handler: close code 1013.
+    Unhandled in a WebSocket handler: close code 1013; in an HTTP handler: 503.
     """
 
     close_code = 1013

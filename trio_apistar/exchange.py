@@ -9,24 +9,28 @@
 * otherwise read the body (bounded: 413 past ``max_body_size``), then run hooks and handler in
   a nursery where a watcher task cancels them if the client leaves before the response is
   complete. Tasks started on the connection nursery run to completion after the response;
-* an ``HTTPException`` renders as JSON ``{"detail": ...}``; anything else is a logged 500 with
-  no internals in the body, after the ``on_error`` hooks.
+* an ``HTTPException`` renders as JSON ``{"detail": ...}``, and so does a ``BroadcastError``
+  with its ``status_code`` (503 while Redis is away); anything else is a logged 500 with no
+  internals in the body, after the ``on_error`` hooks.
 """
 
+import logging
 from typing import Any
 
 import trio
 
-from ._types import ASGIReceive, ASGISend, Message, Receive, Scope, Send
+from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
 from .context import AppContext, unwrap
 from .datastructures import route_path
-from .exceptions import HTTPException, PayloadTooLarge
+from .exceptions import BroadcastError, HTTPException, PayloadTooLarge
 from .http import Body, HTMLResponse, JSONResponse, Response, StreamingResponse
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
 from .routing import Route
 
 __all__ = ["run_http"]
+
+logger = logging.getLogger("trio_apistar")
 
 
 class _ClientGone(Exception):
@@ -194,6 +198,10 @@ async def _respond(
             response = _to_response(result)
     except HTTPException as exc:
         response = _error_response(exc)
+    except BroadcastError as exc:
+        # Redis away, history gone: the service's state, not a bug (no traceback).
+        logger.info("%s %s: %s", state[ASGIScope].get("method"), state[ASGIScope]["path"], exc)
+        response = JSONResponse({"detail": exc.detail}, exc.status_code)
     except Exception as exc:
         error = exc
         response = await ctx.report(exc, plan, state, instances) or _server_error()

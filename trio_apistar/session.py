@@ -160,6 +160,11 @@ async def _end(
     error: Exception | None,
 ) -> None:
     """The handler is done: close (or refuse) as its outcome says; report its error."""
+    if error is not None:
+        # A handler with a nursery of its own raises its one error inside a group.
+        error = unwrap(error)  # type: ignore[assignment]
+        if isinstance(error, WebSocketDisconnect):
+            error = None  # the client left while the handler's tasks served it
     if error is None:
         if ws.connecting:
             logger.warning(
@@ -191,7 +196,7 @@ async def _end(
         logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
         if ws.connecting:
             detail = json.dumps({"detail": error.detail})
-            await ws.deny(503 if error.close_code == 1013 else 400, detail)
+            await ws.deny(error.status_code, detail)
         else:
             await ws._finish(error.close_code, _close_reason(error.detail))
         return

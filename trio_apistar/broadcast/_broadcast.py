@@ -210,7 +210,7 @@ class Broadcast:
 
     @asynccontextmanager
     async def subscribe(
-        self, channel: str, *, since: str | None = None
+        self, channel: str, *, since: str | None = None, buffer: int | None = None
     ) -> AsyncIterator[Subscription[Event]]:
         """Receive what is published to ``channel`` from now on, while the block runs.
 
@@ -219,15 +219,21 @@ class Broadcast:
         ``HistoryGap`` when they are no longer all kept (or ``since`` is not one of this
         channel's ids), ``BroadcastUnavailable`` when the backend cannot be reached. In a
         WebSocket handler the subscription ends with ``WebSocketDisconnect`` when the client
-        leaves.
+        leaves. ``buffer`` overrides the Broadcast's for this subscription (``ValueError`` if
+        it is not >= 1).
         """
         check_channel(channel)
+        if buffer is None:
+            buffer = self.buffer
+        elif not isinstance(buffer, int) or buffer < 1:
+            raise ValueError(f"buffer is a number of events >= 1, not {buffer!r}")
         # While history is read, live events it also holds arrive: room for them too.
         extra = 0 if since is None else self.history
-        async with self._subscription(MESSAGES + channel, channel, extra) as subscription:
+        topic = MESSAGES + channel
+        async with self._subscription(topic, channel, buffer + extra) as subscription:
             if since is not None:
                 await self._catch_up(subscription, since)
-                subscription._capacity = self.buffer
+                subscription._capacity = buffer
             yield subscription
 
     @asynccontextmanager
@@ -307,7 +313,7 @@ class Broadcast:
         :meth:`subscribe`'s subscriptions.
         """
         check_channel(channel)
-        async with self._subscription(PRESENCE + channel, channel) as subscription:
+        async with self._subscription(PRESENCE + channel, channel, self.buffer) as subscription:
             yield subscription
 
     # -- introspection -----------------------------------------------------------------------

@@ -37,9 +37,11 @@ class MemoryBackend(Backend):
         return True
 
     async def publish(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
-        await trio.lowlevel.checkpoint()
         ids = []
         for topic, payload in items:
+            # One message per turn of the scheduler: subscribers read between two, as they
+            # do between two messages from Redis, so a batch does not overflow their buffers.
+            await trio.lowlevel.checkpoint()
             n = self._counts[topic] = self._counts.get(topic, 0) + 1
             if self.keep:
                 kept = self._kept.get(topic)
