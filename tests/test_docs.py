@@ -1,6 +1,6 @@
 """The code in README.md and docs/websockets.md, docs/concurrency.md, docs/http.md,
-docs/static-and-templates.md and docs/types.md runs and does what the text says
-(docs/testing.md is checked by tests/test_testclient.py)."""
+docs/static-and-templates.md, docs/types.md and docs/broadcast.md runs and does what the text
+says (docs/testing.md is checked by tests/test_testclient.py)."""
 
 import json
 import re
@@ -357,3 +357,49 @@ async def test_http_guide() -> None:
         assert (await client.get("/pricing")).json() == {"currency": "EUR", "region": "eu-west"}
 
         assert me.headers["server-timing"].startswith("app;dur=")  # the Timing hook
+
+
+async def _check_broadcast_guide(ns: dict[str, Any], app: Any) -> None:
+    async with TestClient(app) as client:
+        async with (
+            client.websocket_connect("/chat/tea") as ann,
+            client.websocket_connect("/chat/tea") as bob,
+        ):
+            # Both are subscribed once the broadcast counts them (the handler sends nothing).
+            while app.broadcast.statistics().subscriptions < 2:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            await ann.send_text("hello")
+            assert await ann.receive_text() == "hello"
+            assert await bob.receive_text() == "hello"
+        async with client.websocket_connect("/lobby?nick=ann") as ann:
+            assert await ann.receive_json() == {"here": ["ann"]}
+            assert await ann.receive_json() == {"join": "ann"}
+            async with client.websocket_connect("/lobby?nick=bob") as bob:
+                assert await bob.receive_json() == {"here": ["ann", "bob"]}
+                assert await ann.receive_json() == {"join": "bob"}
+            assert await ann.receive_json() == {"leave": "bob"}
+
+
+async def test_broadcast_guide() -> None:
+    ns = _run_blocks("docs/broadcast.md")
+    app = ns["app"]
+    await _check_broadcast_guide(ns, app)
+    async with TestClient(app) as client:
+        first = await app.broadcast.publish("news", "one")
+        second = await app.broadcast.publish("news", "two")
+        async with client.websocket_connect(f"/feed?since={first}") as ws:
+            assert await ws.receive_json() == {"id": second, "data": "two"}
+        async with client.websocket_connect("/feed?since=nonsense") as ws:
+            assert await ws.receive_json() == {"reload": True}
+        stats = await ns["health"](app.broadcast)
+        assert stats == {"connected": True, "subscriptions": 0, "dropped": 0, "reconnects": 0}
+    assert await ns["main"]() == ["0", "1", "2"]
+    assert ns["redis_app"].broadcast.url == "redis://127.0.0.1:6379/0"
+
+
+async def test_broadcast_guide_on_redis(redis: Any) -> None:
+    """The same handlers across processes' worth of Redis (the guide's URL, our server)."""
+    ns = _run_blocks("docs/broadcast.md")
+    routes = [Route("/chat/{room}", "GET", ns["chat"]), Route("/lobby", "GET", ns["lobby"])]
+    app = ASyncApp(routes, broadcast=ns["Broadcast"](redis.url, history=100))
+    await _check_broadcast_guide(ns, app)
