@@ -298,3 +298,25 @@ async def test_no_traceback_is_logged_for_a_client_leaving_a_subscription(
                 assert await ws.receive_text() == "ready"
             await eventually(lambda: not broadcast.statistics().subscriptions)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_before_accept_and_over_http_a_broadcast_error_is_its_status() -> None:
+    """Redis away while a handshake is pending is a 503 refusal; over HTTP a 503 answer."""
+    from trio_apistar.exceptions import BroadcastUnavailable
+    from trio_apistar.test import WebSocketDenied
+
+    async def handler(ws: WebSocket) -> None:
+        raise BroadcastUnavailable("Redis is away", "c")
+
+    async def page() -> None:
+        raise HistoryGap("gone", "c", "1-0")
+
+    app = ASyncApp([Route("/ws", "GET", handler), Route("/page", "GET", page)])
+    with trio.fail_after(5):
+        async with TestClient(app) as client:
+            with pytest.raises(WebSocketDenied) as denied:
+                async with client.websocket_connect("/ws"):
+                    pass
+            assert denied.value.status_code == 503
+            response = await client.get("/page")
+            assert (response.status_code, response.json()) == (410, {"detail": "gone"})

@@ -195,7 +195,7 @@ async def _end(
         # no traceback; the close code tells the client what to do (1013: try again later).
         logger.info("Closing WebSocket %s: %s", ws.path, error.detail)
         if ws.connecting:
-            detail = json.dumps({"detail": error.detail})
+            detail = dumps({"detail": error.detail})
             await ws.deny(error.status_code, detail)
         else:
             await ws._finish(error.close_code, _close_reason(error.detail))

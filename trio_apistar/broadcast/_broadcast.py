@@ -237,9 +237,9 @@ class Broadcast:
             yield subscription
 
     @asynccontextmanager
-    async def _subscription(self, topic: str, channel: str, extra: int = 0) -> AsyncIterator[Any]:
+    async def _subscription(self, topic: str, channel: str, capacity: int) -> AsyncIterator[Any]:
         backend = self._require(channel)
-        subscription: Subscription[Any] = Subscription(channel, self.buffer + extra)
+        subscription: Subscription[Any] = Subscription(channel, capacity)
         hub = self._hub
         hub.add(topic, subscription)
         try:
