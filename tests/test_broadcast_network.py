@@ -11,12 +11,12 @@ import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from conftest import ROOT
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
@@ -27,6 +27,8 @@ from trio_websocket import (
 from trio_apistar.test import LiveServer, RedisServer, run_hypercorn
 
 pytestmark = pytest.mark.network
+
+ROOT = Path(__file__).resolve().parent.parent
 
 APP = "tests.apps.broadcast_app:app"
 
