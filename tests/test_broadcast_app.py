@@ -320,3 +320,30 @@ async def test_before_accept_and_over_http_a_broadcast_error_is_its_status() -> 
             assert denied.value.status_code == 503
             response = await client.get("/page")
             assert (response.status_code, response.json()) == (410, {"detail": "gone"})
+
+
+async def test_a_handler_with_its_own_nursery_ends_quietly_when_its_client_leaves(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The disconnect arrives inside the handler's nursery's group: still the client leaving."""
+    broadcast = Broadcast()
+    ended = trio.Event()
+
+    async def room(ws: WebSocket, broadcast: Broadcast) -> None:
+        await ws.connect()
+        try:
+            async with broadcast.subscribe("room") as subscription, trio.open_nursery() as n:
+                n.start_soon(trio.sleep_forever)
+                await ws.send("ready")
+                async for event in subscription:
+                    await ws.send(event.data)
+        finally:
+            ended.set()
+
+    app = ASyncApp([Route("/", "GET", room)], broadcast=broadcast)
+    with trio.fail_after(5):
+        async with TestClient(app) as client:
+            async with client.websocket_connect("/") as ws:
+                assert await ws.receive_text() == "ready"
+            await ended.wait()
+    assert not [r for r in caplog.records if r.exc_info]

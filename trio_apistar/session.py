@@ -163,8 +163,8 @@ async def _end(
     if error is not None:
         # A handler with a nursery of its own raises its one error inside a group.
         error = unwrap(error)  # type: ignore[assignment]
-        if isinstance(error, WebSocketDisconnect):
-            error = None  # the client left while the handler's tasks served it
+        if isinstance(error, WebSocketDisconnect) and ws._gone:
+            error = None  # this client left while the handler's own tasks served it
     if error is None:
         if ws.connecting:
             logger.warning(
