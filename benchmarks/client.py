@@ -222,7 +222,8 @@ async def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         return await runners[args.mode]()
 
 
-def _raise_fd_limit() -> None:
+def raise_fd_limit() -> None:
+    """Raise this process's open-file limit to its hard limit: every socket is a descriptor."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -241,7 +242,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=60.0, help="extra seconds allowed")
     args = parser.parse_args()
-    _raise_fd_limit()
+    raise_fd_limit()
     print(json.dumps(trio.run(run_mode, args)))
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,19 +66,22 @@ def free_port() -> int:
         return port
 
 
+def hypercorn_command(app_path: str, port: int, worker_class: str = "trio") -> list[str]:
+    """Return the Hypercorn command line serving ``app_path`` on ``127.0.0.1:port``.
+
+    Every benchmarked ASGI app gets the same flags; only the worker class may differ (the
+    broadcast benchmark's asyncio peer runs on Hypercorn's asyncio worker).
+    """
+    flags = list(HYPERCORN_FLAGS)
+    flags[flags.index("--worker-class") + 1] = worker_class
+    return [sys.executable, "-m", "hypercorn", *flags, "--bind", f"127.0.0.1:{port}", app_path]
+
+
 def server_command(system: str, port: int) -> list[str]:
     """Return the command line that serves ``system`` on ``127.0.0.1:port``."""
     if system == TRIO_WEBSOCKET:
         return [sys.executable, "-m", "benchmarks.apps.trio_websocket_echo", "--port", str(port)]
-    return [
-        sys.executable,
-        "-m",
-        "hypercorn",
-        *HYPERCORN_FLAGS,
-        "--bind",
-        f"127.0.0.1:{port}",
-        APP_PATHS[system],
-    ]
+    return hypercorn_command(APP_PATHS[system], port)
 
 
 def pinned(command: list[str], cpu: str | None) -> list[str]:
@@ -86,11 +89,11 @@ def pinned(command: list[str], cpu: str | None) -> list[str]:
     return command if cpu is None else ["taskset", "-c", cpu, *command]
 
 
-def websocket_handshake_ok(port: int, timeout: float = 1.0) -> bool:
-    """Return whether ``ws://127.0.0.1:port/ws`` answers an upgrade with ``101`` right now."""
+def websocket_handshake_ok(port: int, timeout: float = 1.0, path: str = "/ws") -> bool:
+    """Return whether ``ws://127.0.0.1:port{path}`` answers an upgrade with ``101`` right now."""
     key = base64.b64encode(os.urandom(16)).decode()
     request = (
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ).encode()
     try:
@@ -133,28 +136,45 @@ def stop(process: "subprocess.Popen[bytes]", grace: float = 5.0) -> None:
 
 @contextmanager
 def running_server(
-    system: str, cpu: str | None = "0", log: IO[bytes] | None = None, timeout: float = 30.0
+    system: str,
+    cpu: str | None = "0",
+    log: IO[bytes] | None = None,
+    timeout: float = 30.0,
+    *,
+    app_path: str | None = None,
+    worker_class: str = "trio",
+    env: Mapping[str, str] | None = None,
+    ready_path: str = "/ws",
 ) -> Iterator[Server]:
     """Start ``system`` on a free loopback port, wait until it accepts WebSockets, yield it.
 
+    ``app_path`` serves that app under Hypercorn's ``worker_class`` instead of ``system``'s own
+    command line; ``env`` adds environment variables; readiness is a ``101`` from ``ready_path``.
     The server and all its children are killed on exit, even on error. Raises
     ``RuntimeError`` if it does not come up within ``timeout`` seconds.
     """
     port = free_port()
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+    full_env = dict(
+        os.environ,
+        **(env or {}),
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    command = (
+        server_command(system, port)
+        if app_path is None
+        else hypercorn_command(app_path, port, worker_class)
     )
     process = subprocess.Popen(
-        pinned(server_command(system, port), cpu),
+        pinned(command, cpu),
         cwd=REPO_ROOT,
-        env=env,
+        env=full_env,
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=log if log is not None else subprocess.DEVNULL,
         start_new_session=True,  # its own process group, so stop() can kill every descendant
     )
     try:
         deadline = time.monotonic() + timeout
-        while not websocket_handshake_ok(port):
+        while not websocket_handshake_ok(port, path=ready_path):
             if process.poll() is not None:
                 raise RuntimeError(f"{system} server exited with {process.returncode}")
             if time.monotonic() > deadline:
