@@ -31,7 +31,7 @@ import trio
 from trio_websocket import WebSocketConnection, connect_websocket_url
 
 from . import procstat
-from .client import raise_fd_limit, percentile
+from .client import percentile, raise_fd_limit
 from .wsreader import FrameReader, ServerClosed
 
 STALLED_RECEIVE_BUFFER = 4096

@@ -99,7 +99,8 @@ def ratio(summaries: dict[str, Summary], system: str) -> float | None:
     return mine.median / base.median
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """Return ``value`` with three significant figures or so, thousands separated."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -131,8 +132,9 @@ def markdown_table(summary: dict[str, dict[str, Summary]]) -> str:
             r = ratio(by_system, system)
             lines.append(
                 f"| {metric.label} ({metric.unit}) | {better} | {system} "
-                f"| {_number(s.median * metric.scale)} "
-                f"| {_number(s.low * metric.scale)}{_DASH}{_number(s.high * metric.scale)} | {s.n} "
+                f"| {format_number(s.median * metric.scale)} "
+                f"| {format_number(s.low * metric.scale)}{_DASH}"
+                f"{format_number(s.high * metric.scale)} | {s.n} "
                 f"| {'' if r is None else f'{_TIMES}{r:.3f}'} |"
             )
     lines += [

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -40,14 +40,16 @@ PACKAGES = (
 )
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """Return the installed version of ``package``, or ``"missing"``."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "missing"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """Return the CPU's model name, as ``/proc/cpuinfo`` gives it."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -57,7 +59,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """Return the short hash of the checked-out commit, or ``"unknown"``."""
     try:
         done = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -91,14 +94,14 @@ def busy_fraction(seconds: float = 1.0) -> float:
 
 def describe(args: argparse.Namespace, wrk: str | None) -> dict[str, Any]:
     """Return the facts needed to reproduce and compare a run: versions, machine, options."""
-    versions = {name: _version(name) for name in PACKAGES}
+    versions = {name: package_version(name) for name in PACKAGES}
     versions["python"] = platform.python_version()
     wrk_version = "missing"
     if wrk is not None:
         done = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10)
         wrk_version = (done.stdout or done.stderr).split(" Copyright")[0].strip()
     versions["wrk"] = wrk_version
-    machine = f"{_cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}"
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}"
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     options = (
         f"repeat {args.repeat}, duration {args.duration} s, {args.connections} conns, "
@@ -106,7 +109,7 @@ def describe(args: argparse.Namespace, wrk: str | None) -> dict[str, Any]:
         f"{CLIENT_CPU}" + ("" if args.pin else " (unpinned)")
     )
     header = (
-        f"Run {date} at commit {_git_commit()} on {machine}.\n"
+        f"Run {date} at commit {git_commit()} on {machine}.\n"
         f"Options: {options}.\n"
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."
     )
@@ -121,20 +124,36 @@ def describe(args: argparse.Namespace, wrk: str | None) -> dict[str, Any]:
 
 
 class Recorder:
-    """Appends samples and errors to the run's JSON-lines files as they are measured."""
+    """Appends samples and errors to the run's JSON-lines files as they are measured.
 
-    def __init__(self, folder: Path) -> None:
+    ``metrics`` are the keys recorded as samples (by default the echo benchmark's); every other
+    value goes in each line's ``details``.
+    """
+
+    def __init__(self, folder: Path, metrics: Collection[str] = METRICS_BY_KEY) -> None:
+        self.metrics = metrics
         self.results: IO[str] = (folder / "results.jsonl").open("a")
         self.errors: IO[str] = (folder / "errors.jsonl").open("a")
         self.error_count = 0
 
-    def sample(self, system: str, repeat: int, values: dict[str, Any], **extra: Any) -> None:
-        """Record every known metric in ``values`` as one line each; the rest go in ``extra``."""
-        details = {k: v for k, v in values.items() if k not in METRICS_BY_KEY} | extra
+    def sample(
+        self,
+        system: str,
+        repeat: int,
+        values: dict[str, Any],
+        fields: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        """Record every known metric in ``values`` as one line each; the rest go in ``extra``.
+
+        ``fields`` are added to every line as they are (the broadcast benchmark's backend).
+        """
+        details = {k: v for k, v in values.items() if k not in self.metrics} | extra
         for key, value in values.items():
-            if key in METRICS_BY_KEY:
-                line = {"system": system, "repeat": repeat, "metric": key, "value": value}
-                self.results.write(json.dumps(line | {"details": details}) + "\n")
+            if key in self.metrics:
+                line = {"system": system, "repeat": repeat, **(fields or {})}
+                line |= {"metric": key, "value": value, "details": details}
+                self.results.write(json.dumps(line) + "\n")
         self.results.flush()
 
     def error(self, system: str, repeat: int, step: str) -> None:
@@ -152,7 +171,11 @@ class Recorder:
         self.errors.close()
 
 
-def _json_from(command: list[str], timeout: float) -> dict[str, Any]:
+def json_from(command: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``command`` from the repository root and return the JSON on its last output line.
+
+    Raises ``RuntimeError`` with its stderr if it fails.
+    """
     done = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=_env()
     )
@@ -180,7 +203,7 @@ def run_inprocess(args: argparse.Namespace, recorder: Recorder, systems: list[st
                 f"--ws-n={args.ws_n}",
             ]
             try:
-                values = _json_from(pinned(command, SERVER_CPU if args.pin else None), 300)
+                values = json_from(pinned(command, SERVER_CPU if args.pin else None), 300)
             except Exception:
                 recorder.error(system, repeat, "inprocess")
                 continue
@@ -202,7 +225,7 @@ def _client(args: argparse.Namespace, server: Server, mode: str, *options: str) 
         f"--duration={args.duration}",
         *options,
     ]
-    return _json_from(pinned(command, CLIENT_CPU if args.pin else None), args.duration + 120)
+    return json_from(pinned(command, CLIENT_CPU if args.pin else None), args.duration + 120)
 
 
 def _server_session(

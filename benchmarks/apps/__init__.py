@@ -1,7 +1,8 @@
 """One small module per benchmarked system.
 
 Every ASGI module exposes ``app`` serving ``GET /json`` (``{"hello": "world"}``) and an echo
-WebSocket at ``/ws``. ``trio_websocket_echo`` is a standalone server, not an ASGI app.
+WebSocket at ``/ws``. ``trio_websocket_echo`` is a standalone server, not an ASGI app. The
+``broadcast_*`` apps serve the fan-out benchmark instead (``benchmarks/broadcast.py``).
 """
 
 #: ASGI systems, in the order they are reported; ``raw`` is the baseline for every ratio.
@@ -20,3 +21,13 @@ APP_PATHS: dict[str, str] = {
     "starlette": "benchmarks.apps.starlette_app:app",
     "quart_trio": "benchmarks.apps.quart_trio_app:app",
 }
+
+#: The broadcast fan-out benchmark's systems: ``(ASGI app path, Hypercorn worker class)`` each.
+#: Every app serves ``/sub?channel=C`` and ``/pub?channel=C`` (see ``benchmarks/fanout.py``).
+BROADCAST_SYSTEMS: dict[str, tuple[str, str]] = {
+    "trio_apistar": ("benchmarks.apps.broadcast_trio_apistar:app", "trio"),
+    "starlette_broadcaster": ("benchmarks.apps.broadcast_starlette:app", "asyncio"),
+}
+
+#: The peer every broadcast ratio is taken against: Starlette + encode/broadcaster.
+BROADCAST_PEER = "starlette_broadcaster"
