@@ -123,7 +123,7 @@ def write_report(folder: Path) -> str:
 def _measure(
     args: argparse.Namespace, system: str, backend: str, redis: str | None, log: Any
 ) -> Any:
-    app_path, worker_class = BROADCAST_SYSTEMS[system]
+    app_path, worker_class, _backends = BROADCAST_SYSTEMS[system]
     with ExitStack() as stack:
         url = "memory://"
         if backend == "redis":
@@ -205,12 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"systems are {list(BROADCAST_SYSTEMS)}, backends {list(BACKENDS)}")
     if args.pin and (os.cpu_count() or 1) < 2:
         args.pin = False
+    runs = [
+        (backend, system)
+        for backend in backends
+        for system in systems
+        if backend in BROADCAST_SYSTEMS[system].backends
+    ]
     redis = ensure_redis_server() if "redis" in backends else None
     if "redis" in backends and redis is None:
         raise SystemExit("redis-server is unavailable (apt-get install redis-server)")
     folder = args.out or RESULTS / datetime.datetime.now().strftime("broadcast-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     meta = describe(args)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     print(meta["header"])
     busy = busy_fraction()
     started = time.monotonic()
@@ -218,19 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with (folder / "servers.log").open("ab") as log:
             for repeat in range(args.repeat):
-                for backend in backends:
-                    for system in systems:
-                        log.write(f"--- {system} {backend} repeat {repeat}\n".encode())
-                        log.flush()
-                        try:
-                            values = _measure(args, system, backend, redis, log)
-                        except Exception:
-                            recorder.error(f"{system} {backend}", repeat, "fanout")
-                            continue
-                        recorder.sample(system, repeat, values, {"backend": backend})
-                        print(
-                            f"  {repeat + 1}/{args.repeat} {backend:6} {_headline(system, values)}"
-                        )
+                for backend, system in runs:
+                    log.write(f"--- {system} {backend} repeat {repeat}\n".encode())
+                    log.flush()
+                    try:
+                        values = _measure(args, system, backend, redis, log)
+                    except Exception:
+                        recorder.error(f"{system} {backend}", repeat, "fanout")
+                        continue
+                    recorder.sample(system, repeat, values, {"backend": backend})
+                    print(f"  {repeat + 1}/{args.repeat} {backend:6} {_headline(system, values)}")
     finally:
         recorder.close()
     meta["header"] += (

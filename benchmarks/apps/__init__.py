@@ -5,6 +5,8 @@ WebSocket at ``/ws``. ``trio_websocket_echo`` is a standalone server, not an ASG
 ``broadcast_*`` apps serve the fan-out benchmark instead (``benchmarks/broadcast.py``).
 """
 
+from typing import NamedTuple
+
 #: ASGI systems, in the order they are reported; ``raw`` is the baseline for every ratio.
 ASGI_SYSTEMS: tuple[str, ...] = ("raw", "trio_apistar", "starlette", "quart_trio")
 
@@ -22,11 +24,25 @@ APP_PATHS: dict[str, str] = {
     "quart_trio": "benchmarks.apps.quart_trio_app:app",
 }
 
-#: The broadcast fan-out benchmark's systems: ``(ASGI app path, Hypercorn worker class)`` each.
-#: Every app serves ``/sub?channel=C`` and ``/pub?channel=C`` (see ``benchmarks/fanout.py``).
-BROADCAST_SYSTEMS: dict[str, tuple[str, str]] = {
-    "trio_apistar": ("benchmarks.apps.broadcast_trio_apistar:app", "trio"),
-    "starlette_broadcaster": ("benchmarks.apps.broadcast_starlette:app", "asyncio"),
+
+class BroadcastSystem(NamedTuple):
+    """How the broadcast benchmark serves one system."""
+
+    app_path: str  #: ``module:attribute``, as Hypercorn is given it
+    worker_class: str  #: Hypercorn's ``--worker-class``
+    backends: tuple[str, ...]  #: the backends it is measured on
+
+
+#: The broadcast fan-out benchmark's systems, in the order they are reported. Every app serves
+#: ``/sub?channel=C`` and ``/pub?channel=C`` (see ``benchmarks/fanout.py``).
+BROADCAST_SYSTEMS: dict[str, BroadcastSystem] = {
+    "raw_trio": BroadcastSystem("benchmarks.apps.broadcast_raw:app", "trio", ("memory",)),
+    "trio_apistar": BroadcastSystem(
+        "benchmarks.apps.broadcast_trio_apistar:app", "trio", ("memory", "redis")
+    ),
+    "starlette_broadcaster": BroadcastSystem(
+        "benchmarks.apps.broadcast_starlette:app", "asyncio", ("memory", "redis")
+    ),
 }
 
 #: The peer every broadcast ratio is taken against: Starlette + encode/broadcaster.
