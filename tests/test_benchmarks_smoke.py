@@ -4,24 +4,32 @@ Tiny iteration counts, so the figures mean nothing and are never compared with a
 the real run is ``python -m benchmarks.run`` (see ``benchmarks/README.md``).
 """
 
+import argparse
+import json
+import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import client, report, templates  # noqa: E402
-from benchmarks.apps import ASGI_SYSTEMS  # noqa: E402
+from benchmarks import broadcast, client, fanout, report, templates  # noqa: E402
+from benchmarks.apps import ASGI_SYSTEMS, BROADCAST_PEER, BROADCAST_SYSTEMS  # noqa: E402
 from benchmarks.httpload import parse_wrk  # noqa: E402
 from benchmarks.inprocess import measure  # noqa: E402
+from benchmarks.redisserver import ensure_redis_server, running_redis  # noqa: E402
 from benchmarks.run import parse_args  # noqa: E402
 from benchmarks.server import running_server  # noqa: E402
 from benchmarks.typed import SYSTEMS as TYPED_SYSTEMS  # noqa: E402
 from benchmarks.typed import measure as measure_typed  # noqa: E402
+from benchmarks.wsreader import FrameReader, ServerClosed  # noqa: E402
 
 pytestmark = pytest.mark.benchmark
 
@@ -92,3 +100,102 @@ async def test_template_rendering_ways_run() -> None:
         result = await templates.measure(n=3, renders=1)
     assert set(result) == {"inline", "thread", "async_mode"}
     assert all(figures["small_us"] > 0 for figures in result.values())
+
+
+# -- broadcast fan-out ---------------------------------------------------------------------------
+
+
+def _redis_binary() -> str:
+    binary = ensure_redis_server()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (apt-get install -y redis-server)")
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    return binary
+
+
+@pytest.mark.parametrize(
+    ("system", "backend"),
+    [(s, b) for s, spec in BROADCAST_SYSTEMS.items() for b in spec.backends],
+)
+def test_broadcast_fanout_runs(system: str, backend: str) -> None:
+    if system == BROADCAST_PEER:
+        pytest.importorskip("broadcaster")
+    app_path, worker_class, _ = BROADCAST_SYSTEMS[system]
+    args = argparse.Namespace(
+        host="127.0.0.1",
+        subscribers=5,
+        duration=0.05,
+        window=2,
+        size=64,
+        slow_readers=2,
+        stalled=2,
+        slow_size=1024,
+    )
+    with ExitStack() as stack:
+        url = "memory://"
+        if backend == "redis":
+            url = stack.enter_context(running_redis(_redis_binary())).url
+        server = stack.enter_context(
+            running_server(
+                system,
+                cpu=None,
+                timeout=20,
+                app_path=app_path,
+                worker_class=worker_class,
+                env={"BENCH_BROADCAST_URL": url},
+                ready_path="/pub?channel=probe",
+            )
+        )
+        args.port, args.server_pid = server.port, server.worker_pid
+
+        async def run() -> dict[str, Any]:
+            with trio.fail_after(30):
+                return await fanout.fanout(args)
+
+        result = trio.run(run)
+    # Every broadcast reached every subscriber once and in order (the client checks both).
+    assert result["latency_broadcasts"] > 0
+    assert result["load_broadcasts"] > 0
+    assert result["fanout_deliveries_per_s"] > 0
+    assert result["slow_broadcasts"] > 0
+    assert len(result["stalled_backlog_messages"]) == 2
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    length = len(payload)
+    if length < 126:
+        head = bytes([0x80 | opcode, length])
+    elif length < 65536:
+        head = bytes([0x80 | opcode, 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 127]) + length.to_bytes(8, "big")
+    return head + payload
+
+
+async def test_frame_reader_splits_frames_across_reads() -> None:
+    small, medium, large = b"a" * 5, b"b" * 300, b"c" * 70_000
+    wire = _frame(1, small) + _frame(2, medium) + _frame(9, b"ping") + _frame(1, large)
+    wire += _frame(8, (1013).to_bytes(2, "big") + b"too slow")
+    left, right = trio.testing.memory_stream_pair()
+    reader = FrameReader(left, leftover=wire[:3])  # type: ignore[arg-type]
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(right.send_all, wire[3:])
+        with trio.fail_after(5), pytest.raises(ServerClosed) as closed:
+            assert await reader.read_one() == small
+            await reader.run(lambda payload: got.append(bytes(payload)))
+    assert got == [medium, large]
+    assert (closed.value.code, closed.value.reason) == (1013, "too slow")
+
+
+def test_broadcast_table_has_ratios_to_the_peer(tmp_path: Path) -> None:
+    lines = [
+        {"system": system, "backend": "memory", "repeat": 0, "metric": metric, "value": value}
+        for system, value in (("trio_apistar", 20.0), (BROADCAST_PEER, 10.0))
+        for metric in ("fanout_deliveries_per_s", "fanout_cpu_us_per_delivery")
+    ]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    table = broadcast.write_report(tmp_path)
+    assert "| memory | trio_apistar | 20.0 | 20.0\u201320.0 | 1 | \u00d72.00 |" in table
+    assert (tmp_path / "table.md").read_text() == table
