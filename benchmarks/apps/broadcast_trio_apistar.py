@@ -1,27 +1,14 @@
 """The broadcast benchmark's trio_apistar app, written the way a user would write it.
 
 ``BENCH_BROADCAST_URL`` picks the backend (``memory://`` or ``redis://...``). ``/sub?channel=C``
-subscribes, sends ``ready`` and then forwards every event; ``/pub?channel=C`` publishes every
-text message it receives.
+subscribes, sends ``ready`` and then forwards every event (the subscription ends when the client
+leaves, and a subscriber that falls behind is closed with 1013); ``/pub?channel=C`` publishes
+every message it receives.
 """
 
 import os
 
-from trio_apistar import AppNursery, ASyncApp, Broadcast, Component, Route, WebSocket, http
-
-broadcast = Broadcast(os.environ.get("BENCH_BROADCAST_URL", "memory://"))
-
-
-class BroadcastComponent(Component):
-    """The app's one ``Broadcast``."""
-
-    def resolve(self) -> Broadcast:
-        return broadcast
-
-
-async def start_broadcast(nursery: AppNursery) -> None:
-    """Run the broadcast's background work for the app's lifetime."""
-    await nursery.start(broadcast.run)
+from trio_apistar import ASyncApp, Broadcast, Route, WebSocket, http
 
 
 async def subscribe(ws: WebSocket, broadcast: Broadcast, channel: http.QueryParam) -> None:
@@ -42,6 +29,5 @@ async def publish(ws: WebSocket, broadcast: Broadcast, channel: http.QueryParam)
 
 app = ASyncApp(
     routes=[Route("/sub", "GET", subscribe), Route("/pub", "GET", publish)],
-    components=[BroadcastComponent()],
-    on_startup=[start_broadcast],
+    broadcast=Broadcast(os.environ.get("BENCH_BROADCAST_URL", "memory://")),
 )
