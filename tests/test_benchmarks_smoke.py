@@ -6,9 +6,7 @@ the real run is ``python -m benchmarks.run`` (see ``benchmarks/README.md``).
 
 import argparse
 import json
-import os
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from benchmarks import broadcast, client, fanout, report, templates  # noqa: E40
 from benchmarks.apps import ASGI_SYSTEMS, BROADCAST_PEER, BROADCAST_SYSTEMS  # noqa: E402
 from benchmarks.httpload import parse_wrk  # noqa: E402
 from benchmarks.inprocess import measure  # noqa: E402
-from benchmarks.redisserver import ensure_redis_server, running_redis  # noqa: E402
 from benchmarks.run import parse_args  # noqa: E402
 from benchmarks.server import running_server  # noqa: E402
 from benchmarks.typed import SYSTEMS as TYPED_SYSTEMS  # noqa: E402
@@ -105,20 +102,11 @@ async def test_template_rendering_ways_run() -> None:
 # -- broadcast fan-out ---------------------------------------------------------------------------
 
 
-def _redis_binary() -> str:
-    binary = ensure_redis_server()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI (apt-get install -y redis-server)")
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    return binary
-
-
 @pytest.mark.parametrize(
     ("system", "backend"),
     [(s, b) for s, spec in BROADCAST_SYSTEMS.items() for b in spec.backends],
 )
-def test_broadcast_fanout_runs(system: str, backend: str) -> None:
+def test_broadcast_fanout_runs(system: str, backend: str, request: pytest.FixtureRequest) -> None:
     if system == BROADCAST_PEER:
         pytest.importorskip("broadcaster")
     app_path, worker_class, _ = BROADCAST_SYSTEMS[system]
@@ -132,21 +120,17 @@ def test_broadcast_fanout_runs(system: str, backend: str) -> None:
         stalled=2,
         slow_size=1024,
     )
-    with ExitStack() as stack:
-        url = "memory://"
-        if backend == "redis":
-            url = stack.enter_context(running_redis(_redis_binary())).url
-        server = stack.enter_context(
-            running_server(
-                system,
-                cpu=None,
-                timeout=20,
-                app_path=app_path,
-                worker_class=worker_class,
-                env={"BENCH_BROADCAST_URL": url},
-                ready_path="/pub?channel=probe",
-            )
-        )
+    # The tests' own redis-server (conftest.py), emptied for this test.
+    url = request.getfixturevalue("redis").url if backend == "redis" else "memory://"
+    with running_server(
+        system,
+        cpu=None,
+        timeout=20,
+        app_path=app_path,
+        worker_class=worker_class,
+        env={"BENCH_BROADCAST_URL": url},
+        ready_path="/pub?channel=probe",
+    ) as server:
         args.port, args.server_pid = server.port, server.worker_pid
 
         async def run() -> dict[str, Any]:
