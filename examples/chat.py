@@ -1,160 +1,137 @@
-"""A chat room: the example app that ``bash scripts/serve`` runs on http://127.0.0.1:8000.
+"""Chat rooms: the example app that ``bash scripts/serve`` runs on http://127.0.0.1:8000.
 
-Open the page in two browser tabs and talk. Each connection owns a small outbox (a bounded trio
-memory channel) drained by a sender task in the connection's nursery, so one slow client never
-holds back the others: when its outbox is full it is disconnected with 1013 (try again later).
-When a client leaves, its sender task is cancelled with the connection: nothing is left behind.
+Open the page in two browser tabs and talk. Everything goes through ``Broadcast``:
+
+* each line a client sends is published to its room, and every socket in the room, in this
+  process or any other, relays the room's messages to its client;
+* who is in the room is presence: a member is announced as joined and left, and the member list
+  is read from every process (a worker that dies has its members expire and announced as gone);
+* the room keeps its last 100 messages, so a tab that reconnects with ``since=<the last id it
+  saw>`` gets exactly what it missed, or is told that some of it is gone.
+
+``CHAT_BROADCAST_URL`` picks the backend: ``memory://`` (the default: one process, nothing else
+to run) or ``redis://host:port/db`` to share rooms between workers and machines::
+
+    CHAT_BROADCAST_URL=redis://127.0.0.1:6379/0 bash scripts/serve --workers 2
+
+A client too slow to keep up with its room is disconnected with 1013 (try again later), without
+holding back anybody else; when a client leaves, its subscriptions and membership end with it.
 """
 
-from collections.abc import Iterator
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from trio_apistar import ASyncApp, Component, Route, WebSocket, http
-from trio_apistar.exceptions import WebSocketDisconnect
+from trio_apistar import ASyncApp, Broadcast, FileResponse, Route, Static, WebSocket, http
+from trio_apistar.broadcast import Event, PresenceEvent, Subscription
+from trio_apistar.exceptions import HistoryGap, WebSocketDisconnect
 
-OUTBOX_SIZE = 32
-
-
-class Members:
-    """Who is in the chat: a name and an outbox per connection."""
-
-    def __init__(self) -> None:
-        self._outboxes: dict[str, trio.MemorySendChannel[dict[str, Any]]] = {}
-
-    def names(self) -> list[str]:
-        return sorted(self._outboxes)
-
-    def join(self, name: str, outbox: trio.MemorySendChannel[dict[str, Any]]) -> None:
-        if name in self._outboxes:
-            raise ValueError(f"{name!r} is already here")
-        self._outboxes[name] = outbox
-        self.publish({"event": "joined", "name": name, "members": self.names()})
-
-    def leave(self, name: str) -> None:
-        outbox = self._outboxes.pop(name, None)
-        if outbox is not None:
-            outbox.close()
-            self.publish({"event": "left", "name": name, "members": self.names()})
-
-    def publish(self, message: dict[str, Any]) -> None:
-        """Queue ``message`` for everyone; drop members whose outbox is full."""
-        for name, outbox in list(self._outboxes.items()):
-            try:
-                outbox.send_nowait(message)
-            except trio.WouldBlock:
-                self.leave(name)  # too slow: their sender task closes them with 1013
-            except trio.ClosedResourceError:
-                pass
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+STATIC = Path(__file__).resolve().parent / "chat_static"
+HISTORY = 100
+MAX_NAME = 32
+MAX_TEXT = 2000
 
 
-class MembersComponent(Component):
-    """One ``Members`` for the whole app."""
-
-    def __init__(self) -> None:
-        self.members = Members()
-
-    def resolve(self) -> Members:
-        return self.members
+def _name(info: Any) -> str:
+    return str(info.get("name", "?")) if isinstance(info, dict) else "?"
 
 
-async def _sender(ws: WebSocket, outbox: trio.MemoryReceiveChannel[dict[str, Any]]) -> None:
-    async with outbox:
-        async for message in outbox:
-            await ws.send_json(message)
-    await ws.close(1013, "Too slow: try again later")  # the room closed our outbox
+async def member_names(broadcast: Broadcast, room: str) -> list[str]:
+    """The names in ``room``, across every process, sorted."""
+    return sorted({_name(info) for info in (await broadcast.members(room)).values()})
 
 
-async def chat(ws: WebSocket, members: Members, nursery: trio.Nursery, name: str) -> None:
-    """``/chat?name=ada``: every text message is published to the room as ``{"from", "text"}``."""
+async def _subscribe(
+    stack: AsyncExitStack, ws: WebSocket, broadcast: Broadcast, room: str, since: str | None
+) -> Subscription[Event]:
+    if since:
+        try:
+            return await stack.enter_async_context(broadcast.subscribe(room, since=since))
+        except HistoryGap:
+            # Some of what this tab missed is no longer kept: say so, then carry on live.
+            await ws.send_json({"event": "gap"})
+    return await stack.enter_async_context(broadcast.subscribe(room))
+
+
+async def _say(ws: WebSocket, broadcast: Broadcast, room: str, name: str) -> None:
+    async for text in ws:
+        if isinstance(text, str) and text.strip():
+            await broadcast.publish(room, {"from": name, "text": text[:MAX_TEXT]})
+
+
+async def _announce(
+    ws: WebSocket, broadcast: Broadcast, room: str, changes: Subscription[PresenceEvent]
+) -> None:
+    async for change in changes:
+        event = "joined" if change.kind == "join" else "left"
+        members = await member_names(broadcast, room)
+        await ws.send_json({"event": event, "name": _name(change.info), "members": members})
+
+
+async def chat(
+    ws: WebSocket,
+    broadcast: Broadcast,
+    name: http.QueryParam,
+    room: http.QueryParam,
+    since: http.QueryParam,
+) -> None:
+    """``/chat?name=ada&room=lobby[&since=ID]``: join the room and talk.
+
+    The client gets ``{"event": "message", "id", "from", "text"}`` for every message,
+    ``{"event": "joined"|"left", "name", "members"}`` when someone comes or goes, and
+    ``{"event": "gap"}`` if it reconnected with a ``since`` older than the room's history. A
+    name already in the room is refused with 1008, unless the tab is reconnecting (``since``).
+    """
     await ws.connect()
-    send_channel, receive_channel = trio.open_memory_channel[dict[str, Any]](OUTBOX_SIZE)
-    try:
-        members.join(name, send_channel)
-    except ValueError as exc:
-        await ws.close(1008, str(exc))
+    name = (name or "").strip()
+    room = (room or "lobby").strip()
+    if not 0 < len(name) <= MAX_NAME or not 0 < len(room) <= MAX_NAME:
+        await ws.close(1008, f"a name and a room of 1 to {MAX_NAME} characters, please")
         return
-    nursery.start_soon(_sender, ws, receive_channel)
-    try:
-        async for text in ws:
-            if isinstance(text, str) and text.strip():
-                members.publish({"event": "message", "from": name, "text": text[:2000]})
-    except WebSocketDisconnect:
-        pass
-    finally:
-        members.leave(name)
+    # Two tabs racing for one name could both get it: good enough for a chat example.
+    if not since and name in await member_names(broadcast, room):
+        await ws.close(1008, f"{name!r} is already here")
+        return
+    async with AsyncExitStack() as stack:
+        # Listen before joining, so that this client hears its own arrival and every message
+        # after it; all three end when the client leaves.
+        messages = await _subscribe(stack, ws, broadcast, room, since)
+        changes = await stack.enter_async_context(broadcast.subscribe_presence(room))
+        await stack.enter_async_context(broadcast.join(room, {"name": name}))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_say, ws, broadcast, room, name)
+                nursery.start_soon(_announce, ws, broadcast, room, changes)
+                async for message in messages:
+                    await ws.send_json({"event": "message", "id": message.id, **message.data})
+        except* WebSocketDisconnect:
+            pass  # the client left, and every task here learnt it at once
 
 
-def who(members: Members) -> dict[str, list[str]]:
-    """``GET /members``: who is in the room."""
-    return {"members": members.names()}
+async def members(broadcast: Broadcast, room: http.QueryParam) -> dict[str, list[str]]:
+    """``GET /members?room=lobby``: who is in the room, in every process."""
+    return {"members": await member_names(broadcast, (room or "lobby").strip())}
 
 
-def page() -> http.HTMLResponse:
-    """``GET /``: the chat page."""
-    return http.HTMLResponse(PAGE)
+def page() -> FileResponse:
+    """``GET /``: the chat page (its script is served from ``/static``)."""
+    return FileResponse(STATIC / "index.html")
 
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>trio_apistar chat</title>
-<style>
- body { font: 16px system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }
- #log { border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; }
- .event { color: #777; }
-</style></head>
-<body>
-<h1>Chat</h1>
-<form id="join"><input id="name" placeholder="your name" required> <button>Join</button></form>
-<div id="log"></div>
-<form id="say"><input id="text" placeholder="say something" disabled> <button>Send</button></form>
-<script>
-const log = document.getElementById("log");
-function show(text, cls) {
-  const line = document.createElement("div");
-  line.textContent = text; if (cls) line.className = cls;
-  log.appendChild(line); log.scrollTop = log.scrollHeight;
-}
-let ws = null;
-const text = document.getElementById("text");
-const sendButton = document.querySelector("#say button");
-sendButton.disabled = true;
-function setConnected(connected) { text.disabled = !connected; sendButton.disabled = !connected; }
-document.getElementById("join").onsubmit = (e) => {
-  e.preventDefault();
-  if (ws) ws.close(1000);
-  const name = document.getElementById("name").value;
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/chat?name=${encodeURIComponent(name)}`);
-  ws = socket;
-  socket.onmessage = (event) => {
-    const m = JSON.parse(event.data);
-    if (m.event === "message") show(`${m.from}: ${m.text}`);
-    else {
-      if (m.event === "joined" && m.name === name) setConnected(true);
-      show(`${m.name} ${m.event} (${m.members.join(", ")})`, "event");
-    }
-  };
-  socket.onclose = (event) => {
-    if (ws === socket) { ws = null; setConnected(false); }
-    show(`disconnected (${event.code} ${event.reason})`, "event");
-  };
-};
-document.getElementById("say").onsubmit = (e) => {
-  e.preventDefault();
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(text.value); text.value = "";
-};
-</script>
-</body>
-</html>
-"""
+def make_app(broadcast_url: str = "memory://") -> ASyncApp:
+    """The chat app on the broadcast backend at ``broadcast_url``."""
+    return ASyncApp(
+        routes=[
+            Route("/", "GET", page),
+            Route("/chat", "GET", chat),
+            Route("/members", "GET", members),
+            Static("/static", directory=STATIC),
+        ],
+        broadcast=Broadcast(broadcast_url, history=HISTORY),
+    )
 
-app = ASyncApp(
-    routes=[Route("/", "GET", page), Route("/chat", "GET", chat), Route("/members", "GET", who)],
-    components=[MembersComponent()],
-)
+
+app = make_app(os.environ.get("CHAT_BROADCAST_URL", "memory://"))

@@ -9,54 +9,111 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from examples.chat import Members, app
+from examples.chat import make_app
 from trio_apistar.test import LiveServer, TestClient, WebSocketClosed, run_hypercorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def test_messages_reach_everyone_in_the_room() -> None:
-    async with TestClient(app) as client:
+def joined(name: str, *members: str) -> dict[str, Any]:
+    return {"event": "joined", "name": name, "members": list(members)}
+
+
+def said(message: dict[str, Any], who: str, text: str) -> bool:
+    return message["event"] == "message" and (message["from"], message["text"]) == (who, text)
+
+
+async def test_messages_and_presence_reach_everyone_in_the_room() -> None:
+    async with TestClient(make_app()) as client:
         async with client.websocket_connect("/chat?name=ada") as ada:
-            assert (await ada.receive_json())["members"] == ["ada"]
-            async with client.websocket_connect("/chat?name=bob") as bob:
-                assert (await bob.receive_json())["members"] == ["ada", "bob"]
-                assert (await ada.receive_json())["name"] == "bob"
+            assert await ada.receive_json() == joined("ada", "ada")
+            async with client.websocket_connect("/chat?name=bob&room=lobby") as bob:
+                assert await bob.receive_json() == joined("bob", "ada", "bob")
+                assert await ada.receive_json() == joined("bob", "ada", "bob")
                 await bob.send_text("hello")
-                expected = {"event": "message", "from": "bob", "text": "hello"}
-                assert await ada.receive_json() == expected
-                assert await bob.receive_json() == expected
-                assert (await client.get("/members")).json() == {"members": ["ada", "bob"]}
-            assert (await ada.receive_json()) == {
-                "event": "left",
-                "name": "bob",
-                "members": ["ada"],
-            }
+                for someone in (ada, bob):
+                    assert said(await someone.receive_json(), "bob", "hello")
+                members = await client.get("/members", params={"room": "lobby"})
+                assert members.json() == {"members": ["ada", "bob"]}
+            assert await ada.receive_json() == {"event": "left", "name": "bob", "members": ["ada"]}
+        assert (await client.get("/members")).json() == {"members": []}
 
 
-async def test_a_taken_name_is_refused_with_1008() -> None:
-    async with TestClient(app) as client:
+async def test_rooms_are_separate() -> None:
+    async with TestClient(make_app()) as client:
+        async with (
+            client.websocket_connect("/chat?name=ada&room=one") as ada,
+            client.websocket_connect("/chat?name=ada&room=two") as other_ada,
+        ):
+            assert await ada.receive_json() == joined("ada", "ada")
+            assert await other_ada.receive_json() == joined("ada", "ada")
+            await other_ada.send_text("only in two")
+            assert said(await other_ada.receive_json(), "ada", "only in two")
+            await ada.send_text("only in one")
+            assert said(await ada.receive_json(), "ada", "only in one")  # not "only in two"
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("name=ada", "'ada' is already here"),
+        ("name=", "a name and a room of 1 to 32 characters, please"),
+        ("name=" + "x" * 33, "a name and a room of 1 to 32 characters, please"),
+    ],
+)
+async def test_a_taken_or_bad_name_is_refused_with_1008(query: str, reason: str) -> None:
+    async with TestClient(make_app()) as client:
         async with client.websocket_connect("/chat?name=ada") as ada:
             await ada.receive_json()
-            async with client.websocket_connect("/chat?name=ada") as again:
+            async with client.websocket_connect(f"/chat?{query}") as again:
                 with pytest.raises(WebSocketClosed) as closed:
                     await again.receive_json()
-    assert closed.value.code == 1008
+    assert (closed.value.code, closed.value.reason) == (1008, reason)
 
 
-def test_a_member_whose_outbox_is_full_is_dropped() -> None:
-    members = Members()
-    slow_send, slow_receive = trio.open_memory_channel[dict[str, Any]](2)
-    fast_send, _fast_receive = trio.open_memory_channel[dict[str, Any]](100)
-    members.join("slow", slow_send)
-    members.join("fast", fast_send)
-    for i in range(3):
-        members.publish({"event": "message", "from": "fast", "text": str(i)})
-    assert members.names() == ["fast"]
-    # The slow member's outbox is closed: its sender task drains it, then closes with 1013.
-    assert len([slow_receive.receive_nowait() for _ in range(2)]) == 2
-    with pytest.raises(trio.EndOfChannel):
-        slow_receive.receive_nowait()
+async def test_a_reconnecting_tab_gets_what_it_missed_in_order() -> None:
+    async with TestClient(make_app()) as client:
+        async with client.websocket_connect("/chat?name=bob") as bob:
+            await bob.receive_json()
+            async with client.websocket_connect("/chat?name=ada") as ada:
+                await ada.receive_json()
+                await bob.receive_json()  # ada joined
+                await bob.send_text("before")
+                last_seen = await ada.receive_json()
+                assert said(last_seen, "bob", "before")
+            # His own "before", and ada leaving (two relays: in either order).
+            assert sorted([(await bob.receive_json())["event"] for _ in range(2)]) == [
+                "left",
+                "message",
+            ]
+            for text in ("while you", "were away"):
+                await bob.send_text(text)
+                assert said(await bob.receive_json(), "bob", text)
+            since = last_seen["id"]
+            async with client.websocket_connect(f"/chat?name=ada&since={since}") as ada:
+                got = [await ada.receive_json() for _ in range(3)]
+    messages = [(m["from"], m["text"]) for m in got if m["event"] == "message"]
+    assert messages == [("bob", "while you"), ("bob", "were away")]
+    assert joined("ada", "ada", "bob") in got
+
+
+async def test_a_reconnect_older_than_the_history_is_told_of_the_gap() -> None:
+    async with TestClient(make_app()) as client:
+        async with client.websocket_connect("/chat?name=ada&since=no-such-id") as ada:
+            assert await ada.receive_json() == {"event": "gap"}
+            assert await ada.receive_json() == joined("ada", "ada")
+            await ada.send_text("still here")
+            assert said(await ada.receive_json(), "ada", "still here")
+
+
+async def test_the_page_and_its_script_are_served() -> None:
+    async with TestClient(make_app()) as client:
+        page = await client.get("/")
+        script = await client.get("/static/chat.js")
+    assert "<title>trio_apistar chat</title>" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert script.status_code == 200
+    assert "new WebSocket" in script.text
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +125,8 @@ def chat_server() -> Iterator[LiveServer]:
 @pytest.mark.network
 async def test_chat_over_hypercorn(chat_server: LiveServer) -> None:
     with trio.fail_after(10):
-        async with httpx.AsyncClient(base_url=chat_server.url) as http:
-            page = await http.get("/")
+        async with httpx.AsyncClient(base_url=chat_server.url) as client:
+            page = await client.get("/")
             assert "<title>trio_apistar chat</title>" in page.text
         async with open_websocket_url(chat_server.ws_url + "/chat?name=ada") as ada:
             await ada.get_message()
@@ -78,5 +135,7 @@ async def test_chat_over_hypercorn(chat_server: LiveServer) -> None:
                 await ada.get_message()
                 await ada.send_message("hi bob")
                 assert '"text":"hi bob"' in await bob.get_message()
+            got = [await ada.get_message() for _ in range(2)]  # her own line, bob leaving
+            assert any('"event":"left"' in message for message in got), got
         with pytest.raises(ConnectionClosed):
             await ada.get_message()

@@ -1,12 +1,14 @@
-"""The example chat page in headless Chromium: two tabs join, talk through the form and leave.
+"""The example chat page in headless Chromium: tabs join, talk through the form and leave.
 
 Chromium is launched by ``tests/chromium.py``, as in the interoperability suite, and driven over
-the DevTools protocol: typing, key presses and a second tab.
+the DevTools protocol: typing, key presses and more tabs. One test runs one server on
+``memory://``; another runs two Hypercorn processes sharing one redis-server, a tab on each, and
+restarts one of them to see its tab reconnect and catch up.
 """
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +20,7 @@ import trio
 import trio_websocket
 from chromium import running_chromium
 
-from trio_apistar.test import LiveServer, run_hypercorn
+from trio_apistar.test import LiveServer, RedisServer, run_hypercorn
 
 pytestmark = [pytest.mark.network, pytest.mark.browser]
 
@@ -111,13 +113,18 @@ class Page:
         )
         return lines
 
-    async def wait_for_line(self, text: str) -> None:
-        """Wait until the chat log shows ``text``."""
-        for _ in range(MAX_POLLS):
-            if any(line == text for line, _class in await self.log()):
+    async def wait_for_line(self, text: str, polls: int = MAX_POLLS) -> None:
+        """Wait until the chat log shows ``text`` (a line that starts with it, if it ends with
+        ``...``)."""
+        for _ in range(polls):
+            if any(_matches(line, text) for line, _class in await self.log()):
                 return
             await trio.sleep(POLL)
         raise AssertionError(f"the chat log never showed {text!r}: {await self.log()}")
+
+
+def _matches(line: str, expected: str) -> bool:
+    return line.startswith(expected[:-3]) if expected.endswith("...") else line == expected
 
 
 async def open_page(devtools: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -184,3 +191,76 @@ async def test_two_tabs_chat_through_the_page(chat_server: LiveServer) -> None:
     assert ada.exceptions == bob.exceptions == []
     assert members == {"members": ["ada"]}
     assert copycat_disabled == [True, True]
+
+
+class ChatServer:
+    """``examples.chat:app`` on Redis in a Hypercorn process of its own, that can be stopped
+    and started again on the same port (from a thread: starting and stopping block)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.env = {"CHAT_BROADCAST_URL": redis_url}
+        self.port: int | None = None
+        self._running: AbstractContextManager[LiveServer] | None = None
+
+    def start(self) -> LiveServer:
+        self._running = run_hypercorn("examples.chat:app", cwd=ROOT, env=self.env, port=self.port)
+        live = self._running.__enter__()
+        self.port = live.port
+        return live
+
+    def stop(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.__exit__(None, None, None)
+
+
+async def test_tabs_on_two_workers_talk_and_a_restarted_one_catches_up(
+    redis: RedisServer,
+) -> None:
+    first, second = ChatServer(redis.url), ChatServer(redis.url)
+    try:
+        with trio.fail_after(60):
+            one = await trio.to_thread.run_sync(first.start)
+            two = await trio.to_thread.run_sync(second.start)
+            async with running_chromium() as port:
+                base = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient(base_url=base, timeout=5) as devtools:
+                    ada_target = await open_page(devtools, f"{one.url}/")
+                    bob_target = await open_page(devtools, f"{two.url}/")
+                    async with Page(ada_target) as ada, Page(bob_target) as bob:
+                        await join(ada, "ada")
+                        await ada.wait_for_line("ada joined (ada)")
+                        await join(bob, "bob")
+                        await ada.wait_for_line("bob joined (ada, bob)")
+                        await bob.wait_for_line("bob joined (ada, bob)")
+
+                        await bob.type_into("#text", "hello from the second worker")
+                        await ada.wait_for_line("bob: hello from the second worker")
+                        await ada.type_into("#text", "hello from the first")
+                        await bob.wait_for_line("ada: hello from the first")
+
+                        # The first worker restarts: ada's tab loses its socket and retries;
+                        # what bob says meanwhile reaches her once she is back.
+                        await trio.to_thread.run_sync(first.stop)
+                        await ada.wait_for_line("disconnected (...")
+                        await bob.type_into("#text", "while you were away")
+                        await bob.wait_for_line("bob: while you were away")
+                        await trio.to_thread.run_sync(first.start)
+                        await ada.wait_for_line("bob: while you were away", polls=400)
+                        await ada.wait_for("!document.getElementById('text').disabled")
+                        await ada.type_into("#text", "back")
+                        await bob.wait_for_line("ada: back")
+                        await ada.wait_for_line("ada: back")
+                        ada_log, bob_log = await ada.log(), await bob.log()
+    finally:
+        await trio.to_thread.run_sync(first.stop)
+        await trio.to_thread.run_sync(second.stop)
+    said = [line for line, cls in ada_log if cls == ""]
+    assert said == [
+        "bob: hello from the second worker",
+        "ada: hello from the first",
+        "bob: while you were away",  # caught up once, in order, after the reconnect
+        "ada: back",
+    ]
+    assert [line for line, cls in bob_log if cls == ""] == said
+    assert ada.exceptions == bob.exceptions == []

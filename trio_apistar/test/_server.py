@@ -77,11 +77,13 @@ def run_hypercorn(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 20.0,
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """Serve ``app_path`` with ``hypercorn --worker-class trio`` in a subprocess on a free port.
 
     ``app_path`` is Hypercorn's ``"module:attr"`` or ``"path/to/file.py:attr"``, imported from
-    ``cwd``; ``args`` are extra Hypercorn options and ``env`` extra environment variables. Yields
+    ``cwd``; ``args`` are extra Hypercorn options and ``env`` extra environment variables;
+    ``port`` serves on that port instead (to restart a server where its clients expect it). Yields
     a ``LiveServer`` once Hypercorn reports it is running (the app's lifespan startup is done
     and the port listens); raises ``ServerStartError`` (with the
     server's log) if the server exits first or is not listening within ``timeout`` seconds. On
@@ -94,10 +96,11 @@ def run_hypercorn(
     log_path = Path(log_name)
     try:
         with os.fdopen(fd, "wb") as log:
-            for _attempt in range(3):  # the free port may be taken before Hypercorn binds it
-                port = _free_port(host)
+            for _attempt in range(1 if port is not None else 3):
+                # A free port may be taken before Hypercorn binds it: then try another.
+                bound = port if port is not None else _free_port(host)
                 command = [sys.executable, "-m", "hypercorn", "--worker-class", "trio"]
-                command += ["--bind", f"{host}:{port}", *args, app_path]
+                command += ["--bind", f"{host}:{bound}", *args, app_path]
                 process = subprocess.Popen(
                     command,
                     cwd=cwd,
@@ -107,15 +110,15 @@ def run_hypercorn(
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-                server = LiveServer(host, port, process, log_path)
+                server = LiveServer(host, bound, process, log_path)
                 # Printed once the lifespan startup is done and the socket listens.
-                ready = f"Running on http://{host}:{port} "
+                ready = f"Running on http://{host}:{bound} "
                 try:
                     deadline = time.monotonic() + timeout
                     while process.poll() is None and ready not in server.log():
                         if time.monotonic() > deadline:
                             raise ServerStartError(
-                                f"{app_path} not listening on {host}:{port} within {timeout}s:"
+                                f"{app_path} not listening on {host}:{bound} within {timeout}s:"
                                 f"\n{server.log()}"
                             )
                         time.sleep(0.05)
