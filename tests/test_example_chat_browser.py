@@ -203,7 +203,11 @@ class ChatServer:
         self._running: AbstractContextManager[LiveServer] | None = None
 
     def start(self) -> LiveServer:
-        self._running = run_hypercorn("examples.chat:app", cwd=ROOT, env=self.env, port=self.port)
+        # Hypercorn waits this long for open sockets before the app closes them with 1001.
+        graceful = ("--graceful-timeout", "1")
+        self._running = run_hypercorn(
+            "examples.chat:app", *graceful, cwd=ROOT, env=self.env, port=self.port
+        )
         live = self._running.__enter__()
         self.port = live.port
         return live
