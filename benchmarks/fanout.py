@@ -25,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -59,7 +60,7 @@ class Tally:
         self.delivered = 0
         self.next_seq = 0
 
-    def subscriber(self) -> Any:
+    def subscriber(self) -> Callable[[bytearray], None]:
         """Return the message callback of one subscriber: it checks order and counts."""
         last = -1
 
@@ -193,7 +194,9 @@ def _latency_summary(prefix: str, samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-async def _publisher(nursery: trio.Nursery, host: str, port: int, channel: str) -> Any:
+async def _publisher(
+    nursery: trio.Nursery, host: str, port: int, channel: str
+) -> WebSocketConnection:
     with trio.fail_after(_CONNECT_TIMEOUT):
         return await connect_websocket_url(nursery, f"ws://{host}:{port}/pub?channel={channel}")
 
@@ -251,7 +254,9 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def _slow_phase(nursery: trio.Nursery, args: argparse.Namespace, rss: RssPeak) -> Any:
+async def _slow_phase(
+    nursery: trio.Nursery, args: argparse.Namespace, rss: RssPeak
+) -> dict[str, Any]:
     host, port = args.host, args.port
     slow = Tally("slow", args.slow_size)
     readers = await _subscribe_many(host, port, slow.channel, args.slow_readers)
