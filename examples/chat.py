@@ -86,25 +86,24 @@ async def chat(
     name already in the room is refused with 1008, unless the tab is reconnecting (``since``).
     """
     await ws.connect()
-    name = (name or "").strip()
-    room = (room or "lobby").strip()
-    if not 0 < len(name) <= MAX_NAME or not 0 < len(room) <= MAX_NAME:
+    nick, room_name = (name or "").strip(), (room or "lobby").strip()
+    if not 0 < len(nick) <= MAX_NAME or not 0 < len(room_name) <= MAX_NAME:
         await ws.close(1008, f"a name and a room of 1 to {MAX_NAME} characters, please")
         return
     # Two tabs racing for one name could both get it: good enough for a chat example.
-    if not since and name in await member_names(broadcast, room):
-        await ws.close(1008, f"{name!r} is already here")
+    if not since and nick in await member_names(broadcast, room_name):
+        await ws.close(1008, f"{nick!r} is already here")
         return
     async with AsyncExitStack() as stack:
         # Listen before joining, so that this client hears its own arrival and every message
         # after it; all three end when the client leaves.
-        messages = await _subscribe(stack, ws, broadcast, room, since)
-        changes = await stack.enter_async_context(broadcast.subscribe_presence(room))
-        await stack.enter_async_context(broadcast.join(room, {"name": name}))
+        messages = await _subscribe(stack, ws, broadcast, room_name, since)
+        changes = await stack.enter_async_context(broadcast.subscribe_presence(room_name))
+        await stack.enter_async_context(broadcast.join(room_name, {"name": nick}))
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_say, ws, broadcast, room, name)
-                nursery.start_soon(_announce, ws, broadcast, room, changes)
+                nursery.start_soon(_say, ws, broadcast, room_name, nick)
+                nursery.start_soon(_announce, ws, broadcast, room_name, changes)
                 async for message in messages:
                     await ws.send_json({"event": "message", "id": message.id, **message.data})
         except* WebSocketDisconnect:
