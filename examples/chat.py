@@ -16,23 +16,64 @@ to run) or ``redis://host:port/db`` to share rooms between workers and machines:
 
 A client too slow to keep up with its room is disconnected with 1013 (try again later), without
 holding back anybody else; when a client leaves, its subscriptions and membership end with it.
+
+The messages are typed: a client sends ``Say`` (``{"text": "..."}``), validated as it arrives
+(an invalid one is answered with an ``Invalid`` frame and the socket stays open), and receives
+``Said``, ``Presence`` and ``Gap`` frames. ``app.asyncapi()`` describes them all.
 """
 
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import trio
+from pydantic import BaseModel, Field
 
 from trio_apistar import ASyncApp, Broadcast, FileResponse, Route, Static, WebSocket, http
 from trio_apistar.broadcast import Event, PresenceEvent, Subscription
-from trio_apistar.exceptions import HistoryGap, WebSocketDisconnect
+from trio_apistar.exceptions import HistoryGap, WebSocketDisconnect, WebSocketValidationError
 
 STATIC = Path(__file__).resolve().parent / "chat_static"
 HISTORY = 100
 MAX_NAME = 32
 MAX_TEXT = 2000
+
+
+class Say(BaseModel):
+    """What a client sends: one line for its room."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class Said(BaseModel):
+    """A line said in the room, as every member's client receives it."""
+
+    event: Literal["message"] = "message"
+    id: str
+    name: str
+    text: str
+
+
+class Presence(BaseModel):
+    """Someone joined or left the room; ``members`` is who is in it now."""
+
+    event: Literal["joined", "left"]
+    name: str
+    members: list[str]
+
+
+class Gap(BaseModel):
+    """A reconnecting client missed more than the room still keeps."""
+
+    event: Literal["gap"] = "gap"
+
+
+class Invalid(BaseModel):
+    """The client sent something that is not a ``Say``: what was wrong (the socket stays open)."""
+
+    event: Literal["invalid"] = "invalid"
+    errors: str | dict[str, str]
 
 
 def _name(info: Any) -> str:
@@ -52,23 +93,28 @@ async def _subscribe(
             return await stack.enter_async_context(broadcast.subscribe(room, since=since))
         except HistoryGap:
             # Some of what this tab missed is no longer kept: say so, then carry on live.
-            await ws.send_json({"event": "gap"})
+            await ws.send_json(Gap())
     return await stack.enter_async_context(broadcast.subscribe(room))
 
 
 async def _say(ws: WebSocket, broadcast: Broadcast, room: str, name: str) -> None:
-    async for text in ws:
-        if isinstance(text, str) and text.strip():
-            await broadcast.publish(room, {"from": name, "text": text[:MAX_TEXT]})
+    while True:
+        try:
+            said = await ws.receive_json(Say)
+        except WebSocketValidationError as exc:
+            await ws.send_json(Invalid(errors=exc.errors))
+            continue
+        if said.text.strip():
+            await broadcast.publish(room, {"name": name, "text": said.text})
 
 
 async def _announce(
     ws: WebSocket, broadcast: Broadcast, room: str, changes: Subscription[PresenceEvent]
 ) -> None:
     async for change in changes:
-        event = "joined" if change.kind == "join" else "left"
+        event: Literal["joined", "left"] = "joined" if change.kind == "join" else "left"
         members = await member_names(broadcast, room)
-        await ws.send_json({"event": event, "name": _name(change.info), "members": members})
+        await ws.send_json(Presence(event=event, name=_name(change.info), members=members))
 
 
 async def chat(
@@ -80,10 +126,10 @@ async def chat(
 ) -> None:
     """``/chat?name=ada&room=lobby[&since=ID]``: join the room and talk.
 
-    The client gets ``{"event": "message", "id", "from", "text"}`` for every message,
-    ``{"event": "joined"|"left", "name", "members"}`` when someone comes or goes, and
-    ``{"event": "gap"}`` if it reconnected with a ``since`` older than the room's history. A
-    name already in the room is refused with 1008, unless the tab is reconnecting (``since``).
+    The client sends ``Say`` and gets ``Said`` for every message, ``Presence`` when someone
+    comes or goes, ``Gap`` if it reconnected with a ``since`` older than the room's history,
+    and ``Invalid`` for a message that is not a ``Say``. A name already in the room is refused
+    with 1008, unless the tab is reconnecting (``since``).
     """
     await ws.connect()
     nick, room_name = (name or "").strip(), (room or "lobby").strip()
@@ -105,7 +151,7 @@ async def chat(
                 nursery.start_soon(_say, ws, broadcast, room_name, nick)
                 nursery.start_soon(_announce, ws, broadcast, room_name, changes)
                 async for message in messages:
-                    await ws.send_json({"event": "message", "id": message.id, **message.data})
+                    await ws.send_json(Said(id=message.id, **message.data))
         except* WebSocketDisconnect:
             pass  # the client left, and every task here learnt it at once
 
@@ -125,7 +171,7 @@ def make_app(broadcast_url: str = "memory://") -> ASyncApp:
     return ASyncApp(
         routes=[
             Route("/", "GET", page),
-            Route("/chat", "GET", chat),
+            Route("/chat", "GET", chat, receives=Say, sends=[Said, Presence, Gap, Invalid]),
             Route("/members", "GET", members),
             Static("/static", directory=STATIC),
         ],

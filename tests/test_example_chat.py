@@ -1,5 +1,6 @@
 """The example chat app, in-process and over a real socket."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ def joined(name: str, *members: str) -> dict[str, Any]:
 
 
 def said(message: dict[str, Any], who: str, text: str) -> bool:
-    return message["event"] == "message" and (message["from"], message["text"]) == (who, text)
+    return message["event"] == "message" and (message["name"], message["text"]) == (who, text)
 
 
 async def test_messages_and_presence_reach_everyone_in_the_room() -> None:
@@ -30,7 +31,7 @@ async def test_messages_and_presence_reach_everyone_in_the_room() -> None:
             async with client.websocket_connect("/chat?name=bob&room=lobby") as bob:
                 assert await bob.receive_json() == joined("bob", "ada", "bob")
                 assert await ada.receive_json() == joined("bob", "ada", "bob")
-                await bob.send_text("hello")
+                await bob.send_json({"text": "hello"})
                 for someone in (ada, bob):
                     assert said(await someone.receive_json(), "bob", "hello")
                 members = await client.get("/members", params={"room": "lobby"})
@@ -47,9 +48,9 @@ async def test_rooms_are_separate() -> None:
         ):
             assert await ada.receive_json() == joined("ada", "ada")
             assert await other_ada.receive_json() == joined("ada", "ada")
-            await other_ada.send_text("only in two")
+            await other_ada.send_json({"text": "only in two"})
             assert said(await other_ada.receive_json(), "ada", "only in two")
-            await ada.send_text("only in one")
+            await ada.send_json({"text": "only in one"})
             assert said(await ada.receive_json(), "ada", "only in one")  # not "only in two"
 
 
@@ -78,7 +79,7 @@ async def test_a_reconnecting_tab_gets_what_it_missed_in_order() -> None:
             async with client.websocket_connect("/chat?name=ada") as ada:
                 await ada.receive_json()
                 await bob.receive_json()  # ada joined
-                await bob.send_text("before")
+                await bob.send_json({"text": "before"})
                 last_seen = await ada.receive_json()
                 assert said(last_seen, "bob", "before")
             # His own "before", and ada leaving (two relays: in either order).
@@ -87,12 +88,12 @@ async def test_a_reconnecting_tab_gets_what_it_missed_in_order() -> None:
                 "message",
             ]
             for text in ("while you", "were away"):
-                await bob.send_text(text)
+                await bob.send_json({"text": text})
                 assert said(await bob.receive_json(), "bob", text)
             since = last_seen["id"]
             async with client.websocket_connect(f"/chat?name=ada&since={since}") as ada:
                 got = [await ada.receive_json() for _ in range(3)]
-    messages = [(m["from"], m["text"]) for m in got if m["event"] == "message"]
+    messages = [(m["name"], m["text"]) for m in got if m["event"] == "message"]
     assert messages == [("bob", "while you"), ("bob", "were away")]
     assert joined("ada", "ada", "bob") in got
 
@@ -102,7 +103,7 @@ async def test_a_reconnect_older_than_the_history_is_told_of_the_gap() -> None:
         async with client.websocket_connect("/chat?name=ada&since=no-such-id") as ada:
             assert await ada.receive_json() == {"event": "gap"}
             assert await ada.receive_json() == joined("ada", "ada")
-            await ada.send_text("still here")
+            await ada.send_json({"text": "still here"})
             assert said(await ada.receive_json(), "ada", "still here")
 
 
@@ -133,9 +134,29 @@ async def test_chat_over_hypercorn(chat_server: LiveServer) -> None:
             async with open_websocket_url(chat_server.ws_url + "/chat?name=bob") as bob:
                 await bob.get_message()
                 await ada.get_message()
-                await ada.send_message("hi bob")
+                await ada.send_message(json.dumps({"text": "hi bob"}))
                 assert '"text":"hi bob"' in await bob.get_message()
             got = [await ada.get_message() for _ in range(2)]  # her own line, bob leaving
             assert any('"event":"left"' in message for message in got), got
         with pytest.raises(ConnectionClosed):
             await ada.get_message()
+
+
+async def test_chat_messages_are_typed_and_a_bad_one_keeps_the_socket() -> None:
+    app = make_app()
+    async with TestClient(app) as client:
+        async with client.websocket_connect("/chat?name=ada&room=typed") as ada:
+            assert await ada.receive_json() == joined("ada", "ada")
+            await ada.send_text("not json")
+            invalid = await ada.receive_json()
+            assert invalid["event"] == "invalid" and invalid["errors"]
+            await ada.send_json({"text": ""})  # too short for Say
+            assert (await ada.receive_json())["errors"] == {
+                "text": "String should have at least 1 character"
+            }
+            await ada.send_json({"text": "still open"})
+            said = await ada.receive_json()
+            assert (said["event"], said["name"], said["text"]) == ("message", "ada", "still open")
+    operations = app.asyncapi()["operations"]
+    documented = json.dumps(app.asyncapi()["components"])
+    assert operations and all(name in documented for name in ("Say", "Said", "Presence", "Gap"))

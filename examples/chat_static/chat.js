@@ -34,9 +34,11 @@ function connect(name, room, mine, lastId, delay) {
     const m = JSON.parse(event.data);
     if (m.event === "message") {
       lastId = m.id;
-      show(`${m.from}: ${m.text}`);
+      show(`${m.name}: ${m.text}`);
     } else if (m.event === "gap") {
       show("some messages were missed (no longer kept)", "event");
+    } else if (m.event === "invalid") {
+      show(`not sent: ${JSON.stringify(m.errors)}`, "event");
     } else {
       if (m.event === "joined" && m.name === name) { setConnected(true); delay = 500; }
       show(`${m.name} ${m.event} (${m.members.join(", ")})`, "event");
@@ -67,6 +69,6 @@ document.getElementById("join").onsubmit = (e) => {
 document.getElementById("say").onsubmit = (e) => {
   e.preventDefault();
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(text.value);
+  ws.send(JSON.stringify({ text: text.value }));
   text.value = "";
 };
