@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from ._disconnect import Watchers
 from ._types import ASGIReceive, ASGIScope, ASGISend, Receive, Scope, Send
 from .http import PathParams, Response
 from .injector import Plan
@@ -111,6 +112,9 @@ class AppContext:
         self.app_tasks: AppTasks | None = None
         #: Every WebSocket whose session runs (closed with 1001 at shutdown).
         self.sockets: set[WebSocket] = set()
+        #: Where HTTP handlers that block are watched for their client leaving (``exchange``);
+        #: its nursery is open while the lifespan runs.
+        self.watchers = Watchers()
 
     def statistics(self) -> AppStatistics:
         """Counters for monitoring and tests."""

@@ -2,12 +2,14 @@
 
 import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
 from trio_apistar import ASyncApp, Route, WebSocket
 from trio_apistar.exceptions import WebSocketDisconnect
+from trio_apistar.http import StreamingResponse
 
 events: list[str] = []
 
@@ -105,6 +107,19 @@ async def long_poll() -> dict[str, Any]:
     return {}  # pragma: no cover
 
 
+async def stream_forever() -> StreamingResponse:
+    """Answers at once, then streams nothing more until the client leaves."""
+
+    async def chunks() -> AsyncIterator[str]:
+        try:
+            yield "started\n"
+            await trio.sleep_forever()
+        finally:
+            _record("stream-finally")
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 async def background(nursery: trio.Nursery) -> dict[str, bool]:
     async def later() -> None:
         await trio.sleep(0.2)
@@ -159,6 +174,7 @@ app = ASyncApp(
             not_reading,
             not_reading_watched,
             long_poll,
+            stream_forever,
             background,
             stats,
         )

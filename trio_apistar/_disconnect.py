@@ -1,0 +1,188 @@
+"""How an HTTP exchange notices its client leaving before the response is complete.
+
+Once the body is read, the only message an HTTP request's ASGI ``receive`` still delivers is
+``http.disconnect``. Noticing it while the handler works takes a task blocked in that
+``receive``, the *watcher*: it cancels the handler's scope (and the connection's tasks) if the
+client leaves before the response is complete.
+
+A task is dear next to a small handler (a nursery, a task started and cancelled: ten times a
+whole raw ASGI request), and Trio only ever cancels a task where it yields to the scheduler.
+So the watcher starts when the handler first yields, not before: :func:`watched` runs the
+handler's coroutine step by step in the caller's own task, hands each yield to Trio and each
+resumption back unchanged (what ``await`` does), and starts the watcher at the first yield.
+A watcher started up front could not have run before that yield either (it would only have
+been scheduled), so a client leaving is noticed exactly as soon as before. A handler that
+finishes without yielding costs no task at all.
+
+Watchers run in :class:`Watchers`, a nursery the app's lifespan keeps open: the handler's
+task cannot open one of its own in the middle of the handler (its cancel scopes must nest).
+Each watcher is cancelled when its exchange ends, and leaves the server's channel at that
+moment (Trio takes a cancelled task off a channel's waiters at once). Without a lifespan, an
+exchange opens a nursery of its own and starts its watcher at once (``exchange.py``).
+"""
+
+import logging
+import types
+from collections.abc import Coroutine, Generator, Iterable
+from typing import Any, TypeVar
+
+import trio
+
+from ._types import Message, Receive, Send
+
+__all__ = ["Exchange", "Watch", "Watchers", "watch_disconnect", "watched"]
+
+logger = logging.getLogger("trio_apistar")
+
+T = TypeVar("T")
+
+
+class Exchange:
+    """How far an HTTP response has gone, for the watcher; ``send`` is the server's, tracked."""
+
+    __slots__ = ("_send", "complete", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        """Send ``message`` with the server's send, noting how far the response has gone."""
+        self.started = True
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            # From here on the server may report the end of the exchange as a disconnect.
+            self.complete = True
+        await self._send(message)
+
+
+async def watch_disconnect(
+    receive: Receive,
+    exchange: Exchange,
+    to_cancel: Iterable[trio.CancelScope],
+    watcher: trio.CancelScope,
+) -> None:
+    """Cancel ``to_cancel`` if the client leaves before the response is complete.
+
+    ``watcher`` is this task's own scope: cancelling it ends the watch.
+    """
+    with watcher:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                if not exchange.complete:
+                    for scope in to_cancel:
+                        scope.cancel()
+                return
+
+
+class Watchers:
+    """The nursery the watchers of blocked handlers run in, open while the app's lifespan runs.
+
+    ``nursery`` is ``None`` before :meth:`run` and after :meth:`stop`: exchanges then start
+    their watcher in a nursery of their own.
+    """
+
+    def __init__(self) -> None:
+        self.nursery: trio.Nursery | None = None
+        self._host: trio.CancelScope | None = None
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the nursery open until :meth:`stop`; start it in the lifespan's nursery."""
+        self._host = trio.CancelScope()
+        with self._host:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                task_status.started()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self.nursery = None
+
+    def stop(self) -> None:
+        """The lifespan ends: cancel the running watchers; later exchanges start their own."""
+        self.nursery = None
+        if self._host is not None:
+            self._host.cancel()
+
+
+class Watch:
+    """Watching one exchange: ``scope`` is the handler's, cancelled if the client leaves.
+
+    The watcher task starts at :meth:`start` (by :func:`watched` at the first yield of the
+    work it runs), in ``nursery`` if given, else in the app's ``watchers``; it ends at
+    :meth:`stop`. ``also`` are scopes cancelled with the handler's (the connection's tasks).
+    """
+
+    __slots__ = ("_also", "_exchange", "_nursery", "_receive", "_watcher", "_watchers", "scope")
+
+    def __init__(
+        self,
+        receive: Receive,
+        exchange: Exchange,
+        watchers: Watchers,
+        nursery: trio.Nursery | None = None,
+        also: tuple[trio.CancelScope, ...] = (),
+    ) -> None:
+        self.scope = trio.CancelScope()
+        self._receive = receive
+        self._exchange = exchange
+        self._watchers = watchers
+        self._nursery = nursery
+        self._also = also
+        self._watcher: trio.CancelScope | None = None
+
+    def start(self) -> None:
+        """Start the watcher task, unless it runs already or the app's lifespan has ended."""
+        nursery = self._nursery or self._watchers.nursery
+        if self._watcher is not None or nursery is None:
+            return
+        self._watcher = trio.CancelScope()
+        nursery.start_soon(self._watch, self._watcher)
+
+    def stop(self) -> None:
+        """The exchange is over: end the watcher, if it started."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _watch(self, watcher: trio.CancelScope) -> None:
+        try:
+            await watch_disconnect(
+                self._receive, self._exchange, (self.scope, *self._also), watcher
+            )
+        except Exception:
+            # The server's receive failed. In the app's nursery an error would end every
+            # watcher and the lifespan with them: the handler just goes unwatched.
+            logger.exception("Watching an HTTP client for a disconnect failed")
+
+
+@types.coroutine
+def watched(coro: Coroutine[Any, Any, T], watch: Watch) -> Generator[Any, Any, T]:
+    """Await ``coro`` in the caller's task, starting ``watch``'s watcher at its first yield.
+
+    Exactly ``await coro`` otherwise: what the coroutine yields goes to Trio unchanged, and
+    what Trio sends or throws back goes to the coroutine unchanged.
+    """
+    try:
+        message = coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    watch.start()
+    while True:
+        try:
+            value = yield message
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            # Not swallowed: handed on to the coroutine, which raises it again or handles it
+            # (what ``await`` does with an exception thrown into the awaiting coroutine).
+            try:
+                message = coro.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                message = coro.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
