@@ -35,9 +35,14 @@ class _Spawned(trio.abc.Instrument):
 
 
 class _Request:
-    """One ``GET`` as the server hands it to the app; :meth:`leave` is the client going."""
+    """One ``GET`` as the server hands it to the app; :meth:`leave` is the client going.
 
-    def __init__(self, path: str) -> None:
+    ``receive`` is a trio memory channel's, as Hypercorn's is, unless ``channel`` is false:
+    then it is a plain coroutine function, as other servers' are.
+    """
+
+    def __init__(self, path: str, channel: bool = True) -> None:
+        self._channel = channel
         self.scope: Message = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -61,9 +66,13 @@ class _Request:
         self.sent.append(message)
         self.first_send.set()
 
+    async def _receive(self) -> Message:
+        return await self._inbox.receive()
+
     async def run(self, app: ASyncApp) -> None:
         """Call ``app`` with this request until it returns."""
-        await app(self.scope, self._inbox.receive, self._send)
+        receive = self._inbox.receive if self._channel else self._receive
+        await app(self.scope, receive, self._send)
 
     def leave(self) -> None:
         self._to_app.send_nowait({"type": "http.disconnect"})
@@ -110,12 +119,13 @@ async def test_a_handler_that_never_yields_starts_no_task(handler: Any) -> None:
     assert instrument.spawned == []
 
 
+@pytest.mark.parametrize("channel", [True, False], ids=["channel", "callable"])
 @pytest.mark.parametrize("with_lifespan", [True, False], ids=["lifespan", "no-lifespan"])
 async def test_a_handler_that_yields_gets_one_watcher_that_ends_with_the_request(
-    with_lifespan: bool,
+    with_lifespan: bool, channel: bool
 ) -> None:
     app = ASyncApp([Route("/", "GET", yields_once)])
-    request = _Request("/")
+    request = _Request("/", channel)
     instrument = _Spawned()
 
     async def serve_one() -> None:
@@ -174,6 +184,7 @@ async def long_poll_app(log: list[str]) -> ASyncApp:
     )
 
 
+@pytest.mark.parametrize("channel", [True, False], ids=["channel", "callable"])
 @pytest.mark.parametrize("with_lifespan", [True, False], ids=["lifespan", "no-lifespan"])
 @pytest.mark.parametrize(
     ("path", "event", "answered"),
@@ -184,11 +195,11 @@ async def long_poll_app(log: list[str]) -> ASyncApp:
     ],
 )
 async def test_the_client_leaving_cancels_a_handler_blocked_before_the_response_is_complete(
-    with_lifespan: bool, path: str, event: str, answered: bool
+    with_lifespan: bool, channel: bool, path: str, event: str, answered: bool
 ) -> None:
     log: list[str] = []
     app = await long_poll_app(log)
-    request = _Request(path)
+    request = _Request(path, channel)
 
     async def leave_when_blocked() -> None:
         async with trio.open_nursery() as nursery:

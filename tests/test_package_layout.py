@@ -18,7 +18,7 @@ LAYERS = {
     "forms": 2,
     "injector": 2,
     "_inbound": 2,
-    "_disconnect": 2,
+    "_disconnect": 3,
     "websocket": 3,
     "routing": 3,
     "bodies": 3,

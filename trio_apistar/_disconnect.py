@@ -16,9 +16,11 @@ finishes without yielding costs no task at all.
 
 Watchers run in :class:`Watchers`, a nursery the app's lifespan keeps open: the handler's
 task cannot open one of its own in the middle of the handler (its cancel scopes must nest).
-Each watcher is cancelled when its exchange ends, and leaves the server's channel at that
-moment (Trio takes a cancelled task off a channel's waiters at once). Without a lifespan, an
-exchange opens a nursery of its own and starts its watcher at once (``exchange.py``).
+Each watcher ends with its exchange, and stops waiting on the server's channel at that very
+moment: under a server whose ``receive`` is a trio memory channel's (Hypercorn's trio worker)
+the watcher reads a clone of that channel and the exchange closes the clone; under any other
+the watcher is cancelled (Trio takes a cancelled task off what it waits on at once). Without
+a lifespan, an exchange opens a nursery of its own to host its watcher (``exchange.py``).
 """
 
 import logging
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ._inbound import channel_of
 from ._types import Message, Receive, Send
 
 __all__ = ["Exchange", "Watch", "Watchers", "watch_disconnect", "watched"]
@@ -114,7 +117,16 @@ class Watch:
     :meth:`stop`. ``also`` are scopes cancelled with the handler's (the connection's tasks).
     """
 
-    __slots__ = ("_also", "_exchange", "_nursery", "_receive", "_watcher", "_watchers", "scope")
+    __slots__ = (
+        "_also",
+        "_exchange",
+        "_inbox",
+        "_nursery",
+        "_receive",
+        "_watcher",
+        "_watchers",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -131,19 +143,42 @@ class Watch:
         self._nursery = nursery
         self._also = also
         self._watcher: trio.CancelScope | None = None
+        self._inbox: trio.MemoryReceiveChannel[Message] | None = None
 
     def start(self) -> None:
         """Start the watcher task, unless it runs already or the app's lifespan has ended."""
         nursery = self._nursery or self._watchers.nursery
-        if self._watcher is not None or nursery is None:
+        if self._watcher is not None or self._inbox is not None or nursery is None:
             return
-        self._watcher = trio.CancelScope()
-        nursery.start_soon(self._watch, self._watcher)
+        server = channel_of(self._receive)
+        if server is not None:
+            # The server's own channel (Hypercorn's): a clone of it is read, and closing the
+            # clone ends the wait at once, with no cancel scope to enter, cancel and unwind.
+            self._inbox = server.clone()
+            nursery.start_soon(self._watch_inbox, self._inbox)
+        else:
+            self._watcher = trio.CancelScope()
+            nursery.start_soon(self._watch, self._watcher)
 
     def stop(self) -> None:
         """The exchange is over: end the watcher, if it started."""
-        if self._watcher is not None:
+        if self._inbox is not None:
+            self._inbox.close()
+        elif self._watcher is not None:
             self._watcher.cancel()
+
+    async def _watch_inbox(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
+        try:
+            while True:
+                message = await inbox.receive()
+                if message["type"] == "http.disconnect":
+                    if not self._exchange.complete:
+                        self.scope.cancel()
+                        for scope in self._also:
+                            scope.cancel()
+                    return
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            pass  # closed by stop(), or the server dropped the exchange
 
     async def _watch(self, watcher: trio.CancelScope) -> None:
         try:
