@@ -242,7 +242,7 @@ async def test_a_disconnect_after_the_response_cancels_nothing() -> None:
     assert log == ["answered"]
 
 
-async def test_watchers_end_with_the_lifespan_and_later_requests_watch_on_their_own() -> None:
+async def test_helpers_end_with_the_lifespan_and_later_requests_watch_on_their_own() -> None:
     log: list[str] = []
     app = await long_poll_app(log)
     async with TestClient(app):

@@ -14,13 +14,14 @@ A watcher started up front could not have run before that yield either (it would
 been scheduled), so a client leaving is noticed exactly as soon as before. A handler that
 finishes without yielding costs no task at all.
 
-Watchers run in :class:`Watchers`, a nursery the app's lifespan keeps open: the handler's
-task cannot open one of its own in the middle of the handler (its cancel scopes must nest).
-Each watcher ends with its exchange, and stops waiting on the server's channel at that very
-moment: under a server whose ``receive`` is a trio memory channel's (Hypercorn's trio worker)
-the watcher reads a clone of that channel and the exchange closes the clone; under any other
-the watcher is cancelled (Trio takes a cancelled task off what it waits on at once). Without
-a lifespan, an exchange opens a nursery of its own to host its watcher (``exchange.py``).
+Watchers run in the app's ``Helpers`` nursery (``nurseries.py``), open while the lifespan
+runs: the handler's task cannot open one of its own in the middle of the handler (its cancel
+scopes must nest). Each watcher ends with its exchange, and stops waiting on the server's
+channel at that very moment: under a server whose ``receive`` is a trio memory channel's
+(Hypercorn's trio worker) the watcher reads a clone of that channel and the exchange closes
+the clone; under any other the watcher is cancelled (Trio takes a cancelled task off what it
+waits on at once). Without a lifespan, an exchange opens a nursery of its own to host its
+watcher (``exchange.py``).
 """
 
 import logging
@@ -32,8 +33,9 @@ import trio
 
 from ._inbound import channel_of
 from ._types import Message, Receive, Send
+from .nurseries import Helpers
 
-__all__ = ["Exchange", "Watch", "Watchers", "watch_disconnect", "watched"]
+__all__ = ["Exchange", "Watch", "watch_disconnect", "watched"]
 
 logger = logging.getLogger("trio_apistar")
 
@@ -79,52 +81,22 @@ async def watch_disconnect(
                 return
 
 
-class Watchers:
-    """The nursery the watchers of blocked handlers run in, open while the app's lifespan runs.
-
-    ``nursery`` is ``None`` before :meth:`run` and after :meth:`stop`: exchanges then start
-    their watcher in a nursery of their own.
-    """
-
-    def __init__(self) -> None:
-        self.nursery: trio.Nursery | None = None
-        self._host: trio.CancelScope | None = None
-
-    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Keep the nursery open until :meth:`stop`; start it in the lifespan's nursery."""
-        self._host = trio.CancelScope()
-        with self._host:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                task_status.started()
-                try:
-                    await trio.sleep_forever()
-                finally:
-                    self.nursery = None
-
-    def stop(self) -> None:
-        """The lifespan ends: cancel the running watchers; later exchanges start their own."""
-        self.nursery = None
-        if self._host is not None:
-            self._host.cancel()
-
-
 class Watch:
     """Watching one exchange: ``scope`` is the handler's, cancelled if the client leaves.
 
     The watcher task starts at :meth:`start` (by :func:`watched` at the first yield of the
-    work it runs), in ``nursery`` if given, else in the app's ``watchers``; it ends at
+    work it runs), in ``nursery`` if given, else in the app's ``helpers``; it ends at
     :meth:`stop`. ``also`` are scopes cancelled with the handler's (the connection's tasks).
     """
 
     __slots__ = (
         "_also",
         "_exchange",
+        "_helpers",
         "_inbox",
         "_nursery",
         "_receive",
         "_watcher",
-        "_watchers",
         "scope",
     )
 
@@ -132,14 +104,14 @@ class Watch:
         self,
         receive: Receive,
         exchange: Exchange,
-        watchers: Watchers,
+        helpers: Helpers,
         nursery: trio.Nursery | None = None,
         also: tuple[trio.CancelScope, ...] = (),
     ) -> None:
         self.scope = trio.CancelScope()
         self._receive = receive
         self._exchange = exchange
-        self._watchers = watchers
+        self._helpers = helpers
         self._nursery = nursery
         self._also = also
         self._watcher: trio.CancelScope | None = None
@@ -147,7 +119,7 @@ class Watch:
 
     def start(self) -> None:
         """Start the watcher task, unless it runs already or the app's lifespan has ended."""
-        nursery = self._nursery or self._watchers.nursery
+        nursery = self._nursery or self._helpers.nursery
         if self._watcher is not None or self._inbox is not None or nursery is None:
             return
         server = channel_of(self._receive)

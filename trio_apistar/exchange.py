@@ -141,7 +141,7 @@ async def _watched(
 ) -> Exception | None:
     """Await ``work`` (an ``outcome``: hooks and handler) and send the response under a watch
     whose watcher starts when they first yield; return the unhandled error, if any."""
-    nursery = ctx.watchers.nursery
+    nursery = ctx.helpers.nursery
     if nursery is None:
         # No lifespan runs, so no app-wide nursery: this exchange hosts its own watcher.
         async with trio.open_nursery() as nursery:
@@ -159,9 +159,9 @@ async def _watch(
     work: Coroutine[Any, Any, tuple[Response, Exception | None]],
     nursery: trio.Nursery | None,
 ) -> Exception | None:
-    """:func:`_watched`, the watcher to start in ``nursery``, else in the app's watchers."""
+    """:func:`_watched`, the watcher to start in ``nursery``, else in the app's helpers."""
     exchange: Exchange = state.get(Exchange) or Exchange(send)
-    watch = Watch(receive, exchange, ctx.watchers, nursery)
+    watch = Watch(receive, exchange, ctx.helpers, nursery)
     response: Response | None = None
     error: Exception | None = None
     try:
@@ -196,7 +196,7 @@ async def _in_nursery(
         async with trio.open_nursery() as nursery:
             tasks = await ConnectionTasks.open(nursery)
             state[trio.Nursery] = tasks.nursery
-            watch = Watch(receive, exchange, ctx.watchers, nursery, also=(tasks.scope,))
+            watch = Watch(receive, exchange, ctx.helpers, nursery, also=(tasks.scope,))
             if ASGIReceive not in plan.uses:
                 watch.start()
             with watch.scope:

@@ -226,7 +226,7 @@ class WebSocket(Inbound):
                 f"Cannot accept subprotocol {subprotocol!r}: the client offered "
                 f"{self.subprotocols or 'none'}"
             )
-        if self._nursery is None:
+        if self._nursery is None and self._helpers is None:
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
