@@ -91,6 +91,19 @@ async def test_connection_task_error_closes_1011_and_server_keeps_serving(
     assert "task crashed" in server.log()  # the traceback went to the server log
 
 
+async def test_closes_that_cross_each_other_leave_the_server_serving(server: LiveServer) -> None:
+    """The handler returns (we close) just as the client closes: Hypercorn answers the client's
+    close while the session ends. Ending only once the closing handshake is complete keeps
+    Hypercorn from shutting the socket under that answer (which crashed the whole server)."""
+    logged = len(server.log())
+    with trio.fail_after(30):
+        for _ in range(200):
+            async with open_websocket_url(server.ws_url + "/greet") as ws:
+                assert await ws.get_message() == "hello"
+        assert (await _stats(server))["sockets"] == 0
+    assert "Error" not in server.log()[logged:]
+
+
 async def test_http_client_leaving_cancels_a_long_poll(server: LiveServer) -> None:
     await _clear(server)
     with trio.fail_after(5):

@@ -1,4 +1,4 @@
-"""Which tasks a WebSocket session starts, and where, in process.
+"""Which tasks a WebSocket session starts, and where, and how it ends, in process.
 
 The app is called directly, the way Hypercorn calls it: a websocket scope and a ``receive``
 that is a trio memory channel's (or, where said, a plain coroutine function). Tasks are
@@ -38,7 +38,7 @@ class _Tasks(trio.abc.Instrument):
 class _Client:
     """One WebSocket connection as the server hands it to the app."""
 
-    def __init__(self, channel: bool = True) -> None:
+    def __init__(self, channel: bool = True, answers_close: bool = True) -> None:
         self.scope: Message = {
             "type": "websocket",
             "asgi": {"version": "3.0"},
@@ -56,6 +56,9 @@ class _Client:
         self._to_app, self._inbox = trio.open_memory_channel[Message](10)
         self._to_app.send_nowait({"type": "websocket.connect"})
         self._channel = channel
+        self._answers_close = answers_close
+        self.closed = trio.Event()
+        self.closed_at = -1.0
         self.sent: list[Message] = []
         self.accepted = trio.Event()
 
@@ -66,6 +69,14 @@ class _Client:
         self.sent.append(message)
         if message["type"] == "websocket.accept":
             self.accepted.set()
+        elif message["type"] == "websocket.close":
+            self.closed_at = trio.current_time()
+            self.closed.set()
+            if self._answers_close:  # as clients do
+                self.answer_close(message["code"])
+
+    def answer_close(self, code: int) -> None:
+        self._to_app.send_nowait({"type": "websocket.disconnect", "code": code})
 
     async def run(self, app: ASyncApp) -> None:
         receive = self._inbox.receive if self._channel else self._receive
@@ -181,3 +192,71 @@ async def test_a_failing_reader_in_the_app_nursery_is_the_connections_error_only
         await _serve(app, second, second.leave)
     assert log == ["woken", "woken"]
     assert second.sent[-1]["type"] == "websocket.accept"  # it left: no close frame is owed
+
+
+async def _greet(ws: WebSocket) -> None:
+    await ws.connect()
+    await ws.send("hi")  # and returns: the session closes the socket (1000)
+
+
+async def test_a_session_that_closed_ends_once_the_client_answers() -> None:
+    app = ASyncApp([Route("/ws", "GET", _greet)])
+    client = _Client(answers_close=False)
+    returned = trio.Event()
+
+    async def run() -> None:
+        await client.run(app)
+        returned.set()
+
+    with trio.fail_after(5):
+        async with TestClient(app), trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            await client.closed.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            assert not returned.is_set()  # the closing handshake is not complete yet
+            client.answer_close(1000)
+            await returned.wait()
+    assert client.sent[-1] == {"type": "websocket.close", "code": 1000, "reason": ""}
+
+
+async def test_a_client_that_never_answers_the_close_is_let_go_after_a_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = ASyncApp([Route("/ws", "GET", _greet)])
+    client = _Client(answers_close=False)
+    with trio.fail_after(5):
+        async with TestClient(app):
+            await client.run(app)
+            returned_at = trio.current_time()
+    assert client.sent[-1]["type"] == "websocket.close"
+    assert returned_at - client.closed_at == pytest.approx(1.0)
+
+
+async def test_a_send_crossing_the_server_shutting_the_socket_is_a_disconnect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hypercorn shuts the socket down as the client's close arrives, outside the lock its sends
+    take: a send of ours at that moment finds the socket busy. The client is leaving."""
+    seen: list[int] = []
+
+    async def talk(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            await ws.send("hi")
+        except WebSocketDisconnect as exc:
+            seen.append(exc.code)
+
+    app = ASyncApp([Route("/ws", "GET", talk)])
+    client = _Client()
+
+    async def busy_send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            raise trio.BusyResourceError("another task is currently sending data on this stream")
+        await client._send(message)
+
+    with trio.fail_after(5), caplog.at_level(logging.INFO, logger="trio_apistar"):
+        async with TestClient(app):
+            await app(client.scope, client._inbox.receive, busy_send)
+    assert seen == [1006]
+    assert [m["type"] for m in client.sent] == ["websocket.accept"]  # no close is owed
+    assert not caplog.records

@@ -273,6 +273,24 @@ class Inbound:
             await trio.lowlevel.checkpoint()
         return self._close_code or status.WS_1005_NO_STATUS
 
+    async def _await_close_reply(self) -> None:
+        """We closed: wait for the client's answering close (bound it at the call site).
+
+        The closing handshake completes before the connection ends (RFC 6455 7.1.1): the
+        server does not drop the socket under a close frame still on its way. What the client
+        sent meanwhile is dropped.
+        """
+        receive = self._inbox.receive if self._inbox is not None else self._receive
+        while not self._gone:
+            try:
+                message = await receive()
+            except (trio.ClosedResourceError, trio.EndOfChannel):
+                return
+            if message["type"] == "websocket.disconnect":
+                self._disconnected(
+                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+                )
+
     # -- internals ---------------------------------------------------------------------------
 
     def _start_reader(self) -> None:

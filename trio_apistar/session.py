@@ -43,11 +43,15 @@ from .exceptions import (
 from .http import Body
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
-from .websocket import WebSocket, current_session, status
+from .websocket import WebSocket, WebSocketState, current_session, status
 
 __all__ = ["run_websocket"]
 
 logger = logging.getLogger("trio_apistar")
+
+
+#: How long a session waits for the client to answer the close frame it sent (then it ends).
+_CLOSE_REPLY_TIMEOUT = 1.0
 
 
 class _NoNursery:
@@ -167,6 +171,11 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         finally:
             ws._stop_reading()
         await _end(ctx, ws, plan, state, instances, error or ws._failure)
+        if ws.state is WebSocketState.CLOSED:
+            # Hypercorn drops the TCP connection as soon as the app returns: a client's close
+            # crossing ours could make it send a close reply on a socket it is shutting down.
+            with trio.move_on_after(_CLOSE_REPLY_TIMEOUT):
+                await ws._await_close_reply()
     except BaseException as exc:
         if is_cancellation(exc) and ws.connected:
             # The server is cancelling us (shutdown): the client is owed a close frame.

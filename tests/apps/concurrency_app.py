@@ -71,6 +71,12 @@ async def echo(ws: WebSocket) -> None:
         await ws.send(message)
 
 
+async def greet(ws: WebSocket) -> None:
+    """Says hello and returns: the session closes the socket, maybe as the client does."""
+    await ws.connect()
+    await ws.send("hello")
+
+
 async def chatty(ws: WebSocket) -> None:
     """Sends without pause: for disconnects in the middle of sends."""
     await ws.connect()
@@ -170,6 +176,7 @@ app = ASyncApp(
             with_task,
             task_crash,
             echo,
+            greet,
             chatty,
             not_reading,
             not_reading_watched,
