@@ -7,13 +7,15 @@
   while Redis is away); anything else is a logged 500 with no internals in the body, after
   the ``on_error`` hooks;
 * ``deliver`` sends that response, unless the handler answered through the raw ASGI send;
-* ``respond`` is both.
+* ``respond`` is both (a ``StreamingResponse`` may go to a ``stream`` function instead, which
+  sends it under a watch).
 
 Under what watch they run, so that the client leaving cancels them, is the exchange's business
 (``exchange.py``).
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._disconnect import Exchange
@@ -24,6 +26,7 @@ from .http import HTMLResponse, JSONResponse, Response, StreamingResponse
 from .planning import RoutePlan
 
 __all__ = [
+    "Stream",
     "deliver",
     "error_response",
     "outcome",
@@ -60,17 +63,28 @@ def server_error() -> Response:
     return JSONResponse({"detail": "Internal server error"}, 500)
 
 
+#: ``stream(ctx, plan, state, instances, response, error)``: sends a ``StreamingResponse`` (under
+#: a watch) and returns the unhandled error, if any.
+Stream = Callable[
+    [AppContext, RoutePlan, dict[Any, Any], list[Any], StreamingResponse, Exception | None],
+    Awaitable[Exception | None],
+]
+
+
 async def respond(
     ctx: AppContext,
     plan: RoutePlan,
     state: dict[Any, Any],
     send: Send,
     preset: Response | None = None,
+    stream: Stream | None = None,
 ) -> Exception | None:
     """Run hooks and handler (or take the ``preset`` response), send the response; return
-    the unhandled error, if any."""
+    the unhandled error, if any. A ``StreamingResponse`` goes to ``stream``, if given."""
     instances = ctx.instances()
     response, error = await outcome(ctx, plan, state, instances, preset)
+    if stream is not None and isinstance(response, StreamingResponse):
+        return await stream(ctx, plan, state, instances, response, error)
     return await deliver(ctx, plan, state, instances, response, error, send)
 
 

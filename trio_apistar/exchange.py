@@ -64,14 +64,7 @@ async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) 
         exchange = state[Exchange] = Exchange(send)
         state[ASGISend] = exchange.send
     if plan.inline:
-        instances = ctx.instances()
-        response, error = await outcome(ctx, plan, state, instances, None)
-        if isinstance(response, StreamingResponse):
-            # Its body may block: the client leaving stops it, as it stops handlers.
-            work = ready(response, error)
-            error = await _watched(ctx, plan, state, receive, send, instances, work)
-        else:
-            error = await deliver(ctx, plan, state, instances, response, error, send)
+        error = await respond(ctx, plan, state, send, stream=_stream_watched)
         if error is not None:
             ctx.maybe_reraise(state, error)
         return
@@ -128,6 +121,19 @@ async def _guarded(
         error = await _watched(ctx, plan, state, receive, send, instances, work)
     if error is not None:
         ctx.maybe_reraise(state, error)
+
+
+async def _stream_watched(
+    ctx: AppContext,
+    plan: RoutePlan,
+    state: dict[Any, Any],
+    instances: list[Any],
+    response: StreamingResponse,
+    error: Exception | None,
+) -> Exception | None:
+    """An inline route's ``StreamingResponse``: its body may block, so it is watched too."""
+    work = ready(response, error)
+    return await _watched(ctx, plan, state, state[ASGIReceive], state[ASGISend], instances, work)
 
 
 async def _watched(
