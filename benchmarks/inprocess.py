@@ -1,9 +1,11 @@
 """In-process cost: each ASGI app called directly under Trio with synthetic messages, no server.
 
-``python -m benchmarks.inprocess --system NAME`` prints one JSON object with µs per HTTP request
-and µs per WebSocket message. The driver mimics Hypercorn's side of ASGI: a fresh scope per
-request, ``receive`` backed by a small memory channel, lifespan started first and shut down last.
-Times are the process's CPU time, not wall time, so other work on the core does not count.
+``python -m benchmarks.inprocess --system NAME`` prints one JSON object with µs per HTTP request,
+per WebSocket message and per WebSocket handshake (open and close). The driver mimics
+Hypercorn's side of ASGI: a fresh scope per request, ``receive`` backed by a small memory
+channel (for HTTP, a function that waits after the body, as a keep-alive client does), lifespan
+started first and shut down last. Times are the process's CPU time, not wall time, so other
+work on the core does not count.
 """
 
 import argparse
@@ -17,7 +19,7 @@ from typing import Any
 
 import trio
 
-from .apps import APP_PATHS
+from .apps import APP_PATHS, HTTP_ONLY
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -213,26 +215,63 @@ async def websocket_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: i
     return best / n * 1e6
 
 
+async def one_handshake(app: ASGIApp, state: dict[str, Any]) -> list[Message]:
+    """Open a WebSocket to ``/ws`` and close it from the client side; return what the app sent.
+
+    The client's close is queued right behind the connect, as on a fast loopback: the app
+    accepts, sees the client leave and returns.
+    """
+    to_app, app_inbox = trio.open_memory_channel[Message](10)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    to_app.send_nowait({"type": "websocket.connect"})
+    to_app.send_nowait({"type": "websocket.disconnect", "code": 1000})
+    await app(websocket_scope(state), app_inbox.receive, send)
+    return sent
+
+
+async def handshake_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: int = 1) -> float:
+    """Return µs per WebSocket opened and closed: ``batches`` runs of ``n``, the fastest.
+
+    Raises ``RuntimeError`` if the app does not accept.
+    """
+    best = math.inf
+    for _ in range(batches):
+        with trio.fail_after(STEP_TIMEOUT + n * 0.01):
+            start = time.process_time()
+            for _ in range(n):
+                sent = await one_handshake(app, state)
+            best = min(best, time.process_time() - start)
+        if not sent or sent[0]["type"] != "websocket.accept":
+            raise RuntimeError(f"expected websocket.accept, got {sent!r}")
+    return best / n * 1e6
+
+
 async def measure(system: str, http_n: int, ws_n: int, batches: int = 5) -> dict[str, Any]:
-    """Return the in-process cost of ``system``: µs per HTTP request and per WS message.
+    """Return the in-process cost of ``system``: µs per HTTP request, per WS message and per WS
+    handshake (open and close; ``http_n`` of them per batch).
 
     Each figure is the fastest of ``batches`` batches of ``http_n`` requests / ``ws_n`` messages.
+    Systems in ``HTTP_ONLY`` are measured on HTTP only.
     """
     app = load_app(system)
+    websockets = system not in HTTP_ONLY
+    result: dict[str, Any] = {"system": system, "http_n": http_n, "batches": batches}
     async with lifespan(app) as state:
         # Warm up every code path (imports, caches, lazily built structures) before timing.
         await http_cost(app, state, max(1, http_n // 10))
-        await websocket_cost(app, state, max(1, ws_n // 10))
-        http_us = await http_cost(app, state, http_n, batches)
-        ws_us = await websocket_cost(app, state, ws_n, batches)
-    return {
-        "system": system,
-        "inproc_http_us_per_req": http_us,
-        "inproc_ws_us_per_msg": ws_us,
-        "http_n": http_n,
-        "ws_n": ws_n,
-        "batches": batches,
-    }
+        if websockets:
+            await websocket_cost(app, state, max(1, ws_n // 10))
+            await handshake_cost(app, state, max(1, http_n // 10))
+        result["inproc_http_us_per_req"] = await http_cost(app, state, http_n, batches)
+        if websockets:
+            result["inproc_ws_us_per_msg"] = await websocket_cost(app, state, ws_n, batches)
+            result["inproc_ws_us_per_handshake"] = await handshake_cost(app, state, http_n, batches)
+            result["ws_n"] = ws_n
+    return result
 
 
 def main() -> None:

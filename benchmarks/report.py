@@ -46,6 +46,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("http_cpu_us_per_req", "HTTP GET JSON server CPU", "µs/req", False),
     Metric("inproc_http_us_per_req", "In-process HTTP GET JSON", "µs/req", False),
     Metric("inproc_ws_us_per_msg", "In-process WS echo", "µs/msg", False),
+    Metric("inproc_ws_us_per_handshake", "In-process WS handshake (open+close)", "µs", False),
 )
 METRICS_BY_KEY = {metric.key: metric for metric in METRICS}
 
@@ -58,6 +59,8 @@ TARGETS: dict[str, float] = {
     "http_cpu_us_per_req": 1.03,
     "inproc_http_us_per_req": 2.0,
     "inproc_ws_us_per_msg": 2.5,
+    "ws_cpu_us_per_handshake": 1.03,
+    "ws_handshakes_per_s": 0.97,
 }
 
 

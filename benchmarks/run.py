@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import httpload
-from .apps import ALL_SYSTEMS, ASGI_SYSTEMS, TRIO_WEBSOCKET
+from .apps import ALL_SYSTEMS, ASGI_SYSTEMS, HTTP_ONLY, TRIO_WEBSOCKET
 from .report import METRICS_BY_KEY, write_report
 from .server import REPO_ROOT, Server, pinned, running_server
 
@@ -208,10 +208,13 @@ def run_inprocess(args: argparse.Namespace, recorder: Recorder, systems: list[st
                 recorder.error(system, repeat, "inprocess")
                 continue
             recorder.sample(system, repeat, values)
-            print(
-                f"  in-process {system:15} http {values['inproc_http_us_per_req']:8.1f} µs/req"
-                f"   ws {values['inproc_ws_us_per_msg']:8.1f} µs/msg"
-            )
+            line = f"  in-process {system:17} http {values['inproc_http_us_per_req']:8.1f} µs/req"
+            if "inproc_ws_us_per_msg" in values:
+                line += (
+                    f"   ws {values['inproc_ws_us_per_msg']:8.1f} µs/msg"
+                    f"   handshake {values['inproc_ws_us_per_handshake']:8.1f} µs"
+                )
+            print(line)
 
 
 def _client(args: argparse.Namespace, server: Server, mode: str, *options: str) -> dict[str, Any]:
@@ -232,16 +235,23 @@ def _server_session(
     args: argparse.Namespace, recorder: Recorder, server: Server, repeat: int, wrk: str | None
 ) -> None:
     system = server.system
-    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        # Idle memory first, while the heap has only seen a warm-up.
-        ("idle", lambda: _client(args, server, "idle", f"--connections={args.idle_connections}")),
-        ("latency", lambda: _client(args, server, "latency")),
-        (
-            "throughput",
-            lambda: _client(args, server, "throughput", f"--connections={args.connections}"),
-        ),
-        ("handshakes", lambda: _client(args, server, "handshakes", "--concurrency=10")),
-    ]
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = (
+        []
+        if system in HTTP_ONLY
+        else [
+            # Idle memory first, while the heap has only seen a warm-up.
+            (
+                "idle",
+                lambda: _client(args, server, "idle", f"--connections={args.idle_connections}"),
+            ),
+            ("latency", lambda: _client(args, server, "latency")),
+            (
+                "throughput",
+                lambda: _client(args, server, "throughput", f"--connections={args.connections}"),
+            ),
+            ("handshakes", lambda: _client(args, server, "handshakes", "--concurrency=10")),
+        ]
+    )
     if wrk is not None and system != TRIO_WEBSOCKET:
         steps.append(("http", lambda: _http(args, server, wrk)))
     summary = []

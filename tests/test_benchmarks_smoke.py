@@ -19,7 +19,12 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import broadcast, client, fanout, report, templates  # noqa: E402
-from benchmarks.apps import ASGI_SYSTEMS, BROADCAST_PEER, BROADCAST_SYSTEMS  # noqa: E402
+from benchmarks.apps import (  # noqa: E402
+    ASGI_SYSTEMS,
+    BROADCAST_PEER,
+    BROADCAST_SYSTEMS,
+    HTTP_ONLY,
+)
 from benchmarks.httpload import parse_wrk  # noqa: E402
 from benchmarks.inprocess import measure  # noqa: E402
 from benchmarks.run import parse_args  # noqa: E402
@@ -40,7 +45,11 @@ async def test_inprocess_cost_runs(system: str) -> None:
     with trio.fail_after(30):
         result = await measure(system, http_n=3, ws_n=3, batches=1)
     assert result["inproc_http_us_per_req"] > 0
-    assert result["inproc_ws_us_per_msg"] > 0
+    if system in HTTP_ONLY:
+        assert "inproc_ws_us_per_msg" not in result
+    else:
+        assert result["inproc_ws_us_per_msg"] > 0
+        assert result["inproc_ws_us_per_handshake"] > 0
 
 
 @pytest.mark.parametrize("system", sorted(TYPED_SYSTEMS))

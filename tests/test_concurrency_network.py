@@ -91,6 +91,19 @@ async def test_connection_task_error_closes_1011_and_server_keeps_serving(
     assert "task crashed" in server.log()  # the traceback went to the server log
 
 
+async def test_closes_that_cross_each_other_leave_the_server_serving(server: LiveServer) -> None:
+    """The handler returns (we close) just as the client closes: Hypercorn answers the client's
+    close while the session ends. Ending only once the closing handshake is complete keeps
+    Hypercorn from shutting the socket under that answer (which crashed the whole server)."""
+    logged = len(server.log())
+    with trio.fail_after(30):
+        for _ in range(200):
+            async with open_websocket_url(server.ws_url + "/greet") as ws:
+                assert await ws.get_message() == "hello"
+        assert (await _stats(server))["sockets"] == 0
+    assert "Error" not in server.log()[logged:]
+
+
 async def test_http_client_leaving_cancels_a_long_poll(server: LiveServer) -> None:
     await _clear(server)
     with trio.fail_after(5):
@@ -98,6 +111,21 @@ async def test_http_client_leaving_cancels_a_long_poll(server: LiveServer) -> No
             with pytest.raises(httpx.ReadTimeout):
                 await http.get("/long-poll")
         await _events(server, "long-poll-finally", within=2)
+
+
+async def test_http_client_leaving_stops_a_streaming_response(server: LiveServer) -> None:
+    await _clear(server)
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(b"GET /stream-forever HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            received = b""
+            while b"started" not in received:
+                data = await stream.receive_some()
+                assert data, "server closed mid-response"
+                received += data
+        assert received.startswith(b"HTTP/1.1 200")
+        await _events(server, "stream-finally", within=2)
 
 
 async def test_background_task_runs_after_the_response(server: LiveServer) -> None:
@@ -182,7 +210,7 @@ def _masked_close(code: int) -> bytes:
 
 
 async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServer) -> None:
-    rounds = 300  # x7 kinds = 2,100 connections
+    rounds = 300  # x8 kinds = 2,400 connections
 
     async def normal() -> None:
         async with open_websocket_url(server.ws_url + "/echo") as ws:
@@ -209,6 +237,16 @@ async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServ
     def reset_with_tasks() -> None:  # a reader task and a connection-nursery task
         _reset(_raw_handshake(server.port, "/with-task", wait_for=b"beat"))
 
+    def reset_mid_stream() -> None:  # an HTTP handler's watcher, started when it blocked
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"GET /stream-forever HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = b""
+        while b"started" not in response:
+            data = sock.recv(4096)
+            assert data, "server closed mid-response"
+            response += data
+        _reset(sock)
+
     def reset_mid_message() -> None:
         sock = _raw_handshake(server.port, "/echo")
         frame = _masked_text(b"hello there")
@@ -223,6 +261,7 @@ async def test_no_leaked_tasks_or_memory_after_many_connections(server: LiveServ
             reset_mid_receive,
             reset_while_watched,
             reset_with_tasks,
+            reset_mid_stream,
             reset_mid_message,
         ):
             await trio.to_thread.run_sync(kind)

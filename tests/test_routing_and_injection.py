@@ -7,6 +7,7 @@ import pytest
 
 from trio_apistar import ASGIScope, ASyncApp, Component, Include, Route, http
 from trio_apistar.exceptions import ConfigurationError
+from trio_apistar.injector import Injector
 from trio_apistar.test import TestClient
 
 
@@ -309,3 +310,72 @@ async def test_string_annotations_are_resolved() -> None:
     app = ASyncApp(routes=[Route("/s/{n}", "GET", namespace["handler"])])
     async with TestClient(app) as client:
         assert (await client.get("/s/5")).json() == {"method": "GET", "n": 5}
+
+
+async def _returns() -> int:
+    return 1
+
+
+async def _awaits() -> int:
+    return await _returns()
+
+
+async def _iterates(items: Any) -> None:
+    async for _ in items:
+        pass
+
+
+async def _enters(manager: Any) -> None:
+    async with manager:
+        pass
+
+
+async def _defines_an_awaiting_function() -> Any:
+    async def inner() -> int:
+        return await _returns()
+
+    return inner  # defined, not awaited: this one cannot suspend
+
+
+async def _comprehends(items: Any) -> list[int]:
+    return [await _returns() for _ in items]
+
+
+def _plain() -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (_plain, False),
+        (_returns, False),
+        (_defines_an_awaiting_function, False),
+        (_awaits, True),
+        (_iterates, True),
+        (_enters, True),
+        (_comprehends, True),
+    ],
+)
+def test_a_plan_knows_whether_its_function_can_suspend(func: Any, expected: bool) -> None:
+    plan = Injector([]).plan(func, {Any})
+    assert plan.can_suspend is expected
+
+
+def test_an_async_component_that_awaits_makes_the_plan_able_to_suspend() -> None:
+    class Awaiting(Component):
+        async def resolve(self) -> int:
+            return await _returns()
+
+    class Immediate(Component):
+        async def resolve(self) -> str:
+            return "at once"
+
+    def handler(number: int) -> int:
+        return number
+
+    def other(text: str) -> str:
+        return text
+
+    assert Injector([Awaiting()]).plan(handler, ()).can_suspend
+    assert not Injector([Immediate()]).plan(other, ()).can_suspend

@@ -456,6 +456,9 @@ async def test_a_sender_cancelled_while_waiting_for_its_turn_frees_nothing_it_di
         if message.get("text") == "first":
             await release.wait()
         sent.append(message.get("text") or message["type"])
+        if message["type"] == "websocket.close":  # the client answers it, as clients do
+            inbox.append({"type": "websocket.disconnect", "code": message["code"]})
+            answered.set()
 
     async def handler(ws: WebSocket) -> None:
         await ws.connect()
@@ -468,12 +471,12 @@ async def test_a_sender_cancelled_while_waiting_for_its_turn_frees_nothing_it_di
         await ws.send("last")
 
     inbox = [{"type": "websocket.connect"}]
+    answered = trio.Event()
 
     async def receive() -> dict[str, Any]:
-        if inbox:
-            return inbox.pop(0)
-        await trio.sleep_forever()
-        raise AssertionError  # pragma: no cover
+        if not inbox:
+            await answered.wait()
+        return inbox.pop(0)
 
     scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}
     with trio.fail_after(5):
@@ -808,6 +811,7 @@ async def test_a_send_racing_a_close_fails_as_not_connected() -> None:
     async def send(message: Any) -> None:
         if message["type"] == "websocket.close":
             await release.wait()  # the close frame takes a while to go out
+            to_app.send_nowait({"type": "websocket.disconnect", "code": message["code"]})
         sent.append(message["type"])
         await trio.lowlevel.checkpoint()
 
@@ -878,6 +882,7 @@ async def _with_a_stuck_close(handler: Any, *client_messages: dict[str, Any]) ->
                 for client_message in client_messages:
                     to_app.send_nowait(client_message)
                 await trio.sleep_forever()
+            to_app.send_nowait({"type": "websocket.disconnect", "code": message["code"]})
         await trio.lowlevel.checkpoint()
 
     scope = {"type": "websocket", "path": "/handler", "headers": [], "query_string": b""}

@@ -245,6 +245,8 @@ async def _drive(
         sent.append(message)
         if message["type"] == "websocket.accept":
             accepted.set()
+        elif message["type"] == "websocket.close":  # the client answers it, as clients do
+            to_app.send_nowait({"type": "websocket.disconnect", "code": message.get("code")})
 
     async def plain_receive() -> dict[str, Any]:
         return await app_inbox.receive()

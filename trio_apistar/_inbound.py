@@ -5,11 +5,12 @@ Messages reach the handler through bounded trio memory channels, never an unboun
 * Under a server whose ASGI ``receive`` is a trio memory channel (Hypercorn's trio worker, whose
   own reader task feeds it), ``receive()`` reads a clone of that channel directly: no extra task
   and no extra task switch per message.
-* A *reader task* in the connection's nursery pulls messages into the WebSocket's own bounded
-  channel whenever something besides ``receive()`` waits on the client: a
-  ``cancel_on_disconnect()`` block, ``wait_disconnected()``, tasks on the connection nursery, or a
-  server whose ``receive`` is any other callable. It starts at the first such need and reads
-  until the connection ends.
+* A *reader task* pulls messages into the WebSocket's own bounded channel whenever something
+  besides ``receive()`` waits on the client: a ``cancel_on_disconnect()`` block,
+  ``wait_disconnected()``, tasks on the connection nursery, or a server whose ``receive`` is
+  any other callable. It starts at the first such need and reads until the connection ends,
+  in the connection's nursery if it has one, else in the app's ``Helpers`` nursery (where an
+  error of its own wakes whoever waits on the client and is left for the session to report).
 
 Either way:
 
@@ -41,6 +42,7 @@ import trio
 from ._states import WebSocketState, status
 from ._types import Message, Receive
 from .exceptions import WebSocketDisconnect, WebSocketMessageTooBig, WebSocketNotConnected
+from .nurseries import Helpers
 
 __all__ = ["Inbound", "channel_of"]
 
@@ -84,11 +86,14 @@ class Inbound:
         "_disconnected_event",
         "_early",
         "_end_error",
+        "_failure",
         "_gone",
+        "_helpers",
         "_inbox",
         "_max_message_size",
         "_max_queue",
         "_nursery",
+        "_reader_scope",
         "_receive",
         "_receive_channel",
         "_send_channel",
@@ -123,6 +128,10 @@ class Inbound:
         self._inbox: trio.MemoryReceiveChannel[Message] | None = None
         # Messages a send() took from the inbox while looking for a disconnect.
         self._early: deque[str | bytes] | None = None
+        # Where the reader runs if the connection has no nursery: the app's (session.py).
+        self._helpers: Helpers | None = None
+        self._reader_scope: trio.CancelScope | None = None
+        self._failure: Exception | None = None  # what a reader in Helpers raised
 
     async def _send_message(self, message: Message) -> None:
         raise NotImplementedError  # the WebSocket's, under its send lock
@@ -264,6 +273,24 @@ class Inbound:
             await trio.lowlevel.checkpoint()
         return self._close_code or status.WS_1005_NO_STATUS
 
+    async def _await_close_reply(self) -> None:
+        """We closed: wait for the client's answering close (bound it at the call site).
+
+        The closing handshake completes before the connection ends (RFC 6455 7.1.1): the
+        server does not drop the socket under a close frame still on its way. What the client
+        sent meanwhile is dropped.
+        """
+        receive = self._inbox.receive if self._inbox is not None else self._receive
+        while not self._gone:
+            try:
+                message = await receive()
+            except (trio.ClosedResourceError, trio.EndOfChannel):
+                return
+            if message["type"] == "websocket.disconnect":
+                self._disconnected(
+                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+                )
+
     # -- internals ---------------------------------------------------------------------------
 
     def _start_reader(self) -> None:
@@ -273,15 +300,40 @@ class Inbound:
             return
         if self._state is WebSocketState.CLOSED and self._inbox is None:
             return  # a reader for any other receive started at accept
-        if self._nursery is None:
+        nursery = self._nursery or (self._helpers.nursery if self._helpers else None)
+        if nursery is None:
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         self._send_channel, self._receive_channel = trio.open_memory_channel[str | bytes](
             self._max_queue
         )
-        self._nursery.start_soon(self._reader, self._send_channel)
+        self._reader_scope = trio.CancelScope()
+        nursery.start_soon(self._reader, self._send_channel, self._reader_scope)
 
-    async def _reader(self, send_channel: trio.MemorySendChannel[str | bytes]) -> None:
+    def _stop_reading(self) -> None:
+        """The connection is over: the reader, if any, stops waiting on the server at once."""
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+
+    async def _reader(
+        self, send_channel: trio.MemorySendChannel[str | bytes], scope: trio.CancelScope
+    ) -> None:
         """Pull ASGI messages into the channel until the client leaves."""
+        try:
+            with scope:
+                await self._read_into(send_channel)
+        except Exception as exc:
+            if self._nursery is not None:
+                raise  # the connection's nursery: the session reports it and closes with 1011
+            if not (isinstance(exc, WebSocketDisconnect) and self._gone):
+                # In the app's Helpers nursery an error would end every helper: the session
+                # reports it instead, once whoever waits on the client has been woken.
+                self._failure = exc
+                for waiter in self._disconnect_scopes or ():
+                    waiter.cancel()
+                if self._disconnected_event is not None:
+                    self._disconnected_event.set()
+
+    async def _read_into(self, send_channel: trio.MemorySendChannel[str | bytes]) -> None:
         # A handler already waiting on the inbox when this starts gets the next message first
         # (trio's channels serve receivers in order), so messages keep their order.
         receive = self._receive if self._inbox is None else self._inbox.receive

@@ -17,7 +17,7 @@ import trio
 from ._types import ASGIReceive, ASGIScope, ASGISend, Receive, Scope, Send
 from .http import PathParams, Response
 from .injector import Plan
-from .nurseries import AppNursery, AppTasks
+from .nurseries import AppNursery, AppTasks, Helpers
 from .planning import RoutePlan
 from .routing import Route, Router
 from .websocket import WebSocket
@@ -111,6 +111,9 @@ class AppContext:
         self.app_tasks: AppTasks | None = None
         #: Every WebSocket whose session runs (closed with 1001 at shutdown).
         self.sockets: set[WebSocket] = set()
+        #: Where connections' helper tasks run (HTTP disconnect watchers, WebSocket readers);
+        #: its nursery is open while the lifespan runs.
+        self.helpers = Helpers()
 
     def statistics(self) -> AppStatistics:
         """Counters for monitoring and tests."""

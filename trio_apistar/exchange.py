@@ -4,75 +4,41 @@
 
 * route it (404/405/426 made here run the ``on_response`` hooks without an ``on_request`` of
   their own, as in API Star);
-* a route whose hooks and handler are all plain functions that need neither the body nor a
-  nursery runs inline: nothing there could notice a disconnect, so no task is started for it;
+* a route whose hooks and handler cannot suspend (plain functions, or ``async def`` ones that
+  await nothing) and need neither the body nor a nursery runs inline: nothing there could
+  notice a disconnect, so nothing watches for one;
 * otherwise read the body (bounded: 413 past ``max_body_size``), then run hooks and handler in
-  a nursery where a watcher task cancels them if the client leaves before the response is
-  complete. Tasks started on the connection nursery run to completion after the response;
+  a cancel scope that a watcher cancels if the client leaves before the response is complete.
+  The watcher starts when the handler first yields to Trio (``_disconnect.py``); a handler
+  that asks for the connection's ``trio.Nursery``, or an app without a lifespan, gets a nursery
+  of its own with the watcher started at once. Tasks started on the connection nursery run to
+  completion after the response;
 * an ``HTTPException`` renders as JSON ``{"detail": ...}``, and so does a ``BroadcastError``
   with its ``status_code`` (503 while Redis is away); anything else is a logged 500 with no
-  internals in the body, after the ``on_error`` hooks.
+  internals in the body, after the ``on_error`` hooks (``_responding.py``).
 """
 
-import logging
+from collections.abc import Coroutine
 from typing import Any
 
 import trio
 
-from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
+from ._disconnect import Exchange, Watch, watched
+from ._responding import deliver, error_response, outcome, ready, respond, server_error
+from ._types import ASGIReceive, ASGISend, Receive, Scope, Send
 from .context import AppContext, unwrap
 from .datastructures import route_path
-from .exceptions import BroadcastError, HTTPException, PayloadTooLarge
-from .http import Body, HTMLResponse, JSONResponse, Response, StreamingResponse
+from .exceptions import HTTPException, PayloadTooLarge
+from .http import Body, JSONResponse, Response, StreamingResponse
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
 from .routing import Route
 
 __all__ = ["run_http"]
 
-logger = logging.getLogger("trio_apistar")
-
 
 class _ClientGone(Exception):
     """The HTTP client left while we read its body."""
-
-
-def _to_response(result: Any) -> Response:
-    if isinstance(result, Response):
-        return result
-    if result is None:
-        return Response(b"", status_code=204)
-    if isinstance(result, str):
-        return HTMLResponse(result)
-    if isinstance(result, bytes):
-        return Response(result, media_type="application/octet-stream")
-    return JSONResponse(result)
-
-
-def _error_response(exc: HTTPException) -> Response:
-    return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
-
-
-def _server_error() -> Response:
-    return JSONResponse({"detail": "Internal server error"}, 500)
-
-
-class _Exchange:
-    """Tracks how far the HTTP response has gone, for the disconnect watcher."""
-
-    __slots__ = ("_send", "complete", "started")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-        self.complete = False
-
-    async def send(self, message: Message) -> None:
-        self.started = True
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            # From here on the server may report the end of the exchange as a disconnect.
-            self.complete = True
-        await self._send(message)
 
 
 async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,24 +47,24 @@ async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) 
         path = route_path(scope) if scope.get("root_path") else scope["path"]
         route, params = ctx.router.match(path, scope["method"])
     except HTTPException as exc:
-        await _http_error(ctx, _error_response(exc), scope, receive, send)
+        await _http_error(ctx, error_response(exc), scope, receive, send)
         return
     plan = ctx.routes[route]
     if plan.kind != "http":
-        response = JSONResponse(
+        refusal = JSONResponse(
             {"detail": "This URL takes WebSocket connections only"},
             426,
             {"upgrade": "websocket"},
         )
-        await _http_error(ctx, response, scope, receive, send, route)
+        await _http_error(ctx, refusal, scope, receive, send, route)
         return
     state = ctx.state(scope, receive, send, route, params, plan)
     if ASGISend in plan.uses:
         # The handler may answer through the raw send: then the framework must not.
-        exchange = state[_Exchange] = _Exchange(send)
+        exchange = state[Exchange] = Exchange(send)
         state[ASGISend] = exchange.send
     if plan.inline:
-        error = await _respond(ctx, plan, state, send)
+        error = await respond(ctx, plan, state, send, stream=_stream_watched)
         if error is not None:
             ctx.maybe_reraise(state, error)
         return
@@ -106,11 +72,11 @@ async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) 
         try:
             state[Body] = await _read_body(ctx.settings.max_body_size, scope, receive)
         except HTTPException as exc:
-            await _http_error(ctx, _error_response(exc), scope, receive, send, route)
+            await _http_error(ctx, error_response(exc), scope, receive, send, route)
             return
         except _ClientGone:
             return
-    await _in_nursery(ctx, plan, state, receive, send)
+    await _guarded(ctx, plan, state, receive, send)
 
 
 async def _http_error(
@@ -129,14 +95,95 @@ async def _http_error(
     state = ctx.state(scope, receive, send, route, {}, plan)
     state[Body] = b""
     if ASGISend in plan.uses:
-        exchange = state[_Exchange] = _Exchange(send)
+        exchange = state[Exchange] = Exchange(send)
         state[ASGISend] = exchange.send
-    if trio.Nursery in plan.uses or ASGIReceive in plan.uses:
+    if trio.Nursery in plan.uses:
         await _in_nursery(ctx, plan, state, receive, send, response)
         return
-    error = await _respond(ctx, plan, state, send, response)
+    error = await respond(ctx, plan, state, send, response)
     if error is not None:
         ctx.maybe_reraise(state, error)
+
+
+async def _guarded(
+    ctx: AppContext, plan: RoutePlan, state: dict[Any, Any], receive: Receive, send: Send
+) -> None:
+    """Respond so that the client leaving before the response is complete cancels the work."""
+    if trio.Nursery in plan.uses:
+        await _in_nursery(ctx, plan, state, receive, send)
+        return
+    if ASGIReceive in plan.uses:
+        # The handler reads the client's messages itself: it sees the disconnect.
+        error = await respond(ctx, plan, state, send)
+    else:
+        instances = ctx.instances()
+        work = outcome(ctx, plan, state, instances, None)
+        error = await _watched(ctx, plan, state, receive, send, instances, work)
+    if error is not None:
+        ctx.maybe_reraise(state, error)
+
+
+async def _stream_watched(
+    ctx: AppContext,
+    plan: RoutePlan,
+    state: dict[Any, Any],
+    instances: list[Any],
+    response: StreamingResponse,
+    error: Exception | None,
+) -> Exception | None:
+    """An inline route's ``StreamingResponse``: its body may block, so it is watched too."""
+    work = ready(response, error)
+    return await _watched(ctx, plan, state, state[ASGIReceive], state[ASGISend], instances, work)
+
+
+async def _watched(
+    ctx: AppContext,
+    plan: RoutePlan,
+    state: dict[Any, Any],
+    receive: Receive,
+    send: Send,
+    instances: list[Any],
+    work: Coroutine[Any, Any, tuple[Response, Exception | None]],
+) -> Exception | None:
+    """Await ``work`` (an ``outcome``: hooks and handler) and send the response under a watch
+    whose watcher starts when they first yield; return the unhandled error, if any."""
+    nursery = ctx.helpers.nursery
+    if nursery is None:
+        # No lifespan runs, so no app-wide nursery: this exchange hosts its own watcher.
+        async with trio.open_nursery() as nursery:
+            return await _watch(ctx, plan, state, receive, send, instances, work, nursery)
+    return await _watch(ctx, plan, state, receive, send, instances, work, None)
+
+
+async def _watch(
+    ctx: AppContext,
+    plan: RoutePlan,
+    state: dict[Any, Any],
+    receive: Receive,
+    send: Send,
+    instances: list[Any],
+    work: Coroutine[Any, Any, tuple[Response, Exception | None]],
+    nursery: trio.Nursery | None,
+) -> Exception | None:
+    """:func:`_watched`, the watcher to start in ``nursery``, else in the app's helpers."""
+    exchange: Exchange = state.get(Exchange) or Exchange(send)
+    watch = Watch(receive, exchange, ctx.helpers, nursery)
+    response: Response | None = None
+    error: Exception | None = None
+    try:
+        with watch.scope:
+            response, error = await watched(work, watch)
+            if isinstance(response, StreamingResponse):
+                # Its body may take its time: the client leaving stops it too.
+                streaming, response = response, None
+                delivery = deliver(ctx, plan, state, instances, streaming, error, exchange.send)
+                error = await watched(delivery, watch)
+    finally:
+        watch.stop()
+    if response is not None:
+        # Complete, and its sending bounded by the server: nothing left to cancel.
+        error = await deliver(ctx, plan, state, instances, response, error, send)
+    return error
 
 
 async def _in_nursery(
@@ -147,88 +194,29 @@ async def _in_nursery(
     send: Send,
     preset: Response | None = None,
 ) -> None:
-    exchange: _Exchange = state.get(_Exchange) or _Exchange(send)
-    handler_scope = trio.CancelScope()
-    tasks: ConnectionTasks | None = None
+    """Hooks, handler and the connection's tasks in a nursery, watched from the start."""
+    exchange: Exchange = state.get(Exchange) or Exchange(send)
     error: BaseException | None = None
+    watch: Watch | None = None
     try:
         async with trio.open_nursery() as nursery:
-            to_cancel = [handler_scope]
-            if trio.Nursery in plan.uses:
-                tasks = await ConnectionTasks.open(nursery)
-                state[trio.Nursery] = tasks.nursery
-                to_cancel.append(tasks.scope)
-            watcher = trio.CancelScope()
+            tasks = await ConnectionTasks.open(nursery)
+            state[trio.Nursery] = tasks.nursery
+            watch = Watch(receive, exchange, ctx.helpers, nursery, also=(tasks.scope,))
             if ASGIReceive not in plan.uses:
-                nursery.start_soon(_watch_disconnect, receive, exchange, to_cancel, watcher)
-            with handler_scope:
-                error = await _respond(ctx, plan, state, exchange.send, preset)
-            watcher.cancel()
-            if tasks is not None:
-                tasks.finish()
+                watch.start()
+            with watch.scope:
+                error = await respond(ctx, plan, state, exchange.send, preset)
+            watch.stop()
+            tasks.finish()
     except Exception as exc:
-        # A connection task failed (the handler's own errors are handled in _respond).
+        # A connection task failed (the handler's own errors are handled in respond()).
         error = unwrap(exc)
         await ctx.report(error, plan, state)
-        if not exchange.started and not handler_scope.cancel_called:
-            await _server_error().send(send)
+        if not exchange.started and not (watch is not None and watch.scope.cancel_called):
+            await server_error().send(send)
     if error is not None:
         ctx.maybe_reraise(state, error)
-
-
-async def _respond(
-    ctx: AppContext,
-    plan: RoutePlan,
-    state: dict[Any, Any],
-    send: Send,
-    preset: Response | None = None,
-) -> Exception | None:
-    """Run hooks and handler (or take the ``preset`` response), send the response; return
-    the unhandled error, if any."""
-    instances = ctx.instances()
-    error: Exception | None = None
-    try:
-        if preset is not None:
-            response = preset
-        else:
-            for hook in plan.on_request:
-                await hook.plan.run(state, instances[hook.index])
-            handler = plan.handler
-            result = handler.run_sync(state) if handler.is_sync else await handler.run(state)
-            response = _to_response(result)
-    except HTTPException as exc:
-        response = _error_response(exc)
-    except BroadcastError as exc:
-        # Redis away, history gone: the service's state, not a bug (no traceback).
-        logger.info("%s %s: %s", state[ASGIScope].get("method"), state[ASGIScope]["path"], exc)
-        response = JSONResponse({"detail": exc.detail}, exc.status_code)
-    except Exception as exc:
-        error = exc
-        response = await ctx.report(exc, plan, state, instances) or _server_error()
-    if error is None:
-        state[Response] = response
-        try:
-            for hook in plan.on_response:
-                replaced = await hook.plan.run(state, instances[hook.index])
-                if isinstance(replaced, Response):
-                    response = state[Response] = replaced
-        except HTTPException as exc:
-            response = _error_response(exc)
-        except Exception as exc:
-            error = exc
-            response = await ctx.report(exc, plan, state, instances) or _server_error()
-    if ASGISend in plan.uses and state[_Exchange].started:
-        return error  # the handler answered through ASGISend itself
-    try:
-        await response.send(send)
-    except Exception as exc:
-        # A header value that is not latin-1 (set after the response was made), a streaming
-        # body that failed part-way: logged and reported like any handler error.
-        await ctx.report(exc, plan, state, instances)
-        if not isinstance(response, StreamingResponse):
-            await _server_error().send(send)  # its headers failed: nothing went out
-        return error or exc
-    return error
 
 
 async def _read_body(limit: int, scope: Scope, receive: Receive) -> bytes:
@@ -253,20 +241,3 @@ async def _read_body(limit: int, scope: Scope, receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _watch_disconnect(
-    receive: Receive,
-    exchange: _Exchange,
-    to_cancel: list[trio.CancelScope],
-    watcher: trio.CancelScope,
-) -> None:
-    """Cancel the handler (and connection tasks) if the client leaves before the response."""
-    with watcher:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                if not exchange.complete:
-                    for scope in to_cancel:
-                        scope.cancel()
-                return

@@ -10,9 +10,14 @@ Components are keyed by the return annotation of their ``resolve()`` method. A `
 has a parameter annotated ``inspect.Parameter`` receives the parameter being resolved (lookups
 by name: query params, headers); its results are then cached per parameter name.
 
+A plan also knows whether running it may *suspend*: only a coroutine function that awaits
+(``await``, ``async for``, ``async with``) can; a plain function or one that awaits nothing
+runs to its end when called, so the framework can run it inline, with nothing to cancel.
+
 Pure Python: the injector knows nothing of ASGI or trio.
 """
 
+import dis
 import inspect
 import types
 import typing
@@ -21,7 +26,16 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["SUPPORTED", "Checker", "Component", "Injector", "Plan", "Step", "signature"]
+__all__ = [
+    "SUPPORTED",
+    "Checker",
+    "Component",
+    "Injector",
+    "Plan",
+    "Step",
+    "can_suspend",
+    "signature",
+]
 
 #: ``check(name, annotation)``: a function validating a named value, or ``None`` if none is needed.
 Checker = Callable[[str, Any], Callable[[Any], Any] | None]
@@ -84,6 +98,22 @@ def _check_component(component: object) -> None:
         )
 
 
+def can_suspend(func: Callable[..., Any]) -> bool:
+    """Whether a call of ``func`` may suspend: a coroutine function whose code awaits.
+
+    A coroutine suspends only at a ``YIELD_VALUE`` of its own code (every ``await``,
+    ``async for`` and ``async with`` compiles to one; a nested function's awaits need one in
+    the code that awaits it), so one without it runs to completion on its first step.
+    Anything whose code cannot be read counts as able to suspend.
+    """
+    if not inspect.iscoroutinefunction(func):
+        return False
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return True
+    return any(instruction.opname == "YIELD_VALUE" for instruction in dis.get_instructions(code))
+
+
 def _overrides_matching(component: Component) -> bool:
     return type(component).can_handle_parameter is not Component.can_handle_parameter
 
@@ -91,7 +121,7 @@ def _overrides_matching(component: Component) -> bool:
 class Step:
     """One call of a plan: ``state[key] = func(*(state[k] for k in arg_keys))``."""
 
-    __slots__ = ("arg_keys", "func", "is_async", "key")
+    __slots__ = ("arg_keys", "can_suspend", "func", "is_async", "key")
 
     def __init__(
         self, key: Hashable, func: Callable[..., Any], arg_keys: tuple[Hashable, ...]
@@ -100,6 +130,7 @@ class Step:
         self.func = func
         self.arg_keys = arg_keys
         self.is_async = inspect.iscoroutinefunction(func)
+        self.can_suspend = can_suspend(func)
 
     def __repr__(self) -> str:
         return f"Step({self.key!r} <- {getattr(self.func, '__qualname__', self.func)})"
@@ -111,9 +142,20 @@ class Plan:
     ``uses`` is the set of initial keys (values the framework provides per connection) that the
     plan reads, so the caller can skip preparing what nobody asked for. ``is_sync`` is true when
     no step and not the function itself is a coroutine function: the plan can run inline.
+    ``can_suspend`` is false when no step and not the function can suspend (see
+    :func:`can_suspend`): awaiting :meth:`run` then never yields to the event loop.
     """
 
-    __slots__ = ("arg_keys", "func", "func_is_async", "is_sync", "steps", "steps_are_sync", "uses")
+    __slots__ = (
+        "arg_keys",
+        "can_suspend",
+        "func",
+        "func_is_async",
+        "is_sync",
+        "steps",
+        "steps_are_sync",
+        "uses",
+    )
 
     def __init__(
         self,
@@ -129,6 +171,7 @@ class Plan:
         self.func_is_async = inspect.iscoroutinefunction(func)
         self.steps_are_sync = not any(step.is_async for step in steps)
         self.is_sync = not self.func_is_async and self.steps_are_sync
+        self.can_suspend = can_suspend(func) or any(step.can_suspend for step in steps)
 
     async def run(self, state: dict[Hashable, Any], *prefix: Any) -> Any:
         """Resolve what is missing from ``state``, then call the function (awaited if async)."""

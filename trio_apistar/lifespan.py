@@ -1,11 +1,12 @@
 """The app's lifetime: the ASGI lifespan, ``AppNursery``, startup, shutdown.
 
-``run_lifespan`` opens the app nursery (``AppNursery``), starts the app's ``Broadcast`` (if it
-has one), runs the ``on_startup`` functions and reports startup; at shutdown it closes every
-open WebSocket with 1001 (going away), runs the ``on_shutdown`` functions, then stops the
-``Broadcast`` and cancels the app nursery. A startup function that fails is a
-``lifespan.startup.failed`` (logged); a shutdown function that fails is logged and the others
-still run.
+``run_lifespan`` opens the app nursery (``AppNursery``) and the one connections' helper tasks
+run in (``Helpers``: HTTP disconnect watchers, WebSocket readers), starts the app's
+``Broadcast`` (if it has one), runs the ``on_startup`` functions and reports startup; at
+shutdown it closes every open WebSocket with 1001 (going away), runs the ``on_shutdown``
+functions, then stops the ``Broadcast`` and cancels both nurseries. A startup function that
+fails is a ``lifespan.startup.failed`` (logged); a shutdown function that fails is logged and
+the others still run.
 """
 
 import logging
@@ -38,11 +39,13 @@ async def run_lifespan(ctx: AppContext, scope: Scope, receive: Receive, send: Se
     async with trio.open_nursery() as lifespan:
         tasks = AppTasks()
         await lifespan.start(tasks.run)
+        await lifespan.start(ctx.helpers.run)
         ctx.app_tasks = tasks
         try:
             failed = await _startup_and_shutdown(ctx, tasks, receive, send, lifespan, services)
         finally:
             ctx.app_tasks = None
+            ctx.helpers.stop()
             tasks.stop()
             services.cancel()
     if tasks.errors and RAISE_EXTENSION in (scope.get("extensions") or {}):

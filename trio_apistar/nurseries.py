@@ -1,4 +1,5 @@
-"""The two nurseries handlers may ask for, each hosted in a task of its own.
+"""The nurseries of an app: two that handlers may ask for, each hosted in a task of its own,
+and the framework's own.
 
 * ``trio.Nursery``: the connection's. Its tasks are cancelled when the client leaves and may
   outlive the handler (background work after an HTTP response). A task that learns the client
@@ -7,6 +8,9 @@
   A task in it that fails is logged and its siblings are cancelled, as in any nursery; the app
   keeps serving with a fresh nursery, so one failed background job does not leave every later
   request without one.
+* ``Helpers``: the framework's, also opened by the lifespan: where the helper tasks of single
+  connections run when they start part-way through a handler (an HTTP disconnect watcher, a
+  WebSocket reader), so that a connection need not open a nursery of its own just in case.
 """
 
 import logging
@@ -17,7 +21,7 @@ import trio
 
 from .exceptions import WebSocketDisconnect
 
-__all__ = ["AppNursery", "AppTasks", "ConnectionTasks"]
+__all__ = ["AppNursery", "AppTasks", "ConnectionTasks", "Helpers"]
 
 logger = logging.getLogger("trio_apistar")
 
@@ -129,3 +133,35 @@ class AppTasks:
     def stop(self) -> None:
         """Shutdown: cancel every task in every nursery and end the host."""
         self._stopping.set()
+
+
+class Helpers:
+    """The nursery connections' helper tasks run in, open while the app's lifespan runs.
+
+    ``nursery`` is ``None`` before :meth:`run` and after :meth:`stop`: connections then open
+    a nursery of their own. A helper ends with its connection (the connection stops it), and
+    must not raise: an error here would end every connection's helpers and the lifespan.
+    """
+
+    def __init__(self) -> None:
+        self.nursery: trio.Nursery | None = None
+        self._host: trio.CancelScope | None = None
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the nursery open until :meth:`stop`; start it in the lifespan's nursery."""
+        self._host = trio.CancelScope()
+        with self._host:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                task_status.started()
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    self.nursery = None
+
+    def stop(self) -> None:
+        """The lifespan ends: cancel the helpers still running; later connections host their
+        own."""
+        self.nursery = None
+        if self._host is not None:
+            self._host.cancel()

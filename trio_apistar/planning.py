@@ -59,7 +59,8 @@ class Planner:
     """Plans the hooks (per kind of connection), every route of ``router``, and errors.
 
     ``base`` holds what every connection provides; ``needs_task`` what a route may only get
-    inside a task of its own (so a route using none of it, all plain functions, runs inline).
+    inside a task of its own (so a route using none of it, whose handler and hooks cannot
+    suspend, runs inline).
     Raises ``ConfigurationError`` for anything that cannot be resolved.
     """
 
@@ -141,9 +142,11 @@ class Planner:
             for hook in hooks[name]:
                 uses |= hook.plan.uses
         plans = [handler, *(h.plan for name in HOOK_NAMES for h in hooks[name])]
+        # Plain functions and coroutine functions that await nothing run to their end when
+        # called: nothing in them could notice the client leaving, so nothing watches for it.
         inline = (
             kind == "http"
-            and all(plan.is_sync for plan in plans)
+            and not any(plan.can_suspend for plan in plans)
             and not uses & (self._needs_task | {Body})
         )
         return RoutePlan(

@@ -1,14 +1,17 @@
 """One WebSocket session: route the handshake, run hooks and handler, close as they end.
 
-``run_websocket`` is the whole life of one WebSocket connection, in a connection nursery:
+``run_websocket`` is the whole life of one WebSocket connection:
 
 * an unknown path is refused (404, before any handler), as is a route that serves HTTP;
 * ``on_request`` hooks, the handler, ``on_response`` hooks run in this task, the one the server
   called us in: an idle socket parks here and every suspended frame is memory per socket;
 * the ``WebSocket`` reads the server's channel, or its own reader task's (``_inbound.py``),
-  from accept on. The client leaving is not a cancellation of the handler: it surfaces as
-  ``WebSocketDisconnect`` from ``receive``/``send`` and cancels ``cancel_on_disconnect`` blocks
-  and connection-nursery tasks;
+  from accept on. The session opens a nursery of its own only if the handler or a hook asks
+  for ``trio.Nursery``, the server's ``receive`` is no trio channel (a reader runs from accept
+  on) or no lifespan runs; otherwise a reader, if one is needed later, runs in the app's
+  ``Helpers`` nursery and is stopped when the session ends. The client leaving is not a
+  cancellation of the handler: it surfaces as ``WebSocketDisconnect`` from ``receive``/``send``
+  and cancels ``cancel_on_disconnect`` blocks and connection-nursery tasks;
 * what the handler returns is sent (``str`` as text, ``bytes`` as binary, a dict or list as
   JSON; ``None`` is nothing, anything else a ``TypeError``), before the ``on_response`` hooks;
 * the handler returning closes the socket (1000) or refuses a handshake never answered, with a
@@ -25,6 +28,7 @@ from typing import Any
 
 import trio
 
+from ._inbound import channel_of
 from ._json import dumps
 from ._types import Receive, Scope, Send
 from .context import AppContext, is_cancellation, unwrap
@@ -39,11 +43,28 @@ from .exceptions import (
 from .http import Body
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
-from .websocket import WebSocket, current_session, status
+from .websocket import WebSocket, WebSocketState, current_session, status
 
 __all__ = ["run_websocket"]
 
 logger = logging.getLogger("trio_apistar")
+
+
+#: How long a session waits for the client to answer the close frame it sent (then it ends).
+_CLOSE_REPLY_TIMEOUT = 1.0
+
+
+class _NoNursery:
+    """``async with`` standing for a nursery not opened: gives ``None``."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_NURSERY = _NoNursery()
 
 
 def _reason(detail: Any) -> str:
@@ -111,16 +132,23 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
     instances = ctx.instances()
     error: Exception | None = None
     session = current_session.set((ws, trio.lowlevel.current_task()))
+    # A nursery of the connection's own only where one is needed: its tasks, a reader from
+    # accept on (a server whose receive is no trio channel), or no lifespan (so no Helpers
+    # nursery for a reader that may start later).
+    own = trio.Nursery in plan.uses or ctx.helpers.nursery is None or channel_of(receive) is None
     try:
         try:
             # The handler runs in this frame, not one more: an idle socket parks here and
             # every suspended frame is memory per socket.
-            async with trio.open_nursery() as nursery:
-                ws._nursery = nursery
-                if trio.Nursery in plan.uses:
-                    tasks = await ConnectionTasks.open(nursery, ended=lambda: ws._gone)
-                    state[trio.Nursery] = tasks.nursery
-                    ws._cancel_on_disconnect(tasks.scope)
+            async with trio.open_nursery() if own else _NO_NURSERY as nursery:
+                if nursery is None:
+                    ws._helpers = ctx.helpers
+                else:
+                    ws._nursery = nursery
+                    if trio.Nursery in plan.uses:
+                        tasks = await ConnectionTasks.open(nursery, ended=lambda: ws._gone)
+                        state[trio.Nursery] = tasks.nursery
+                        ws._cancel_on_disconnect(tasks.scope)
                 try:
                     for hook in plan.on_request:
                         await hook.plan.run(state, instances[hook.index])
@@ -136,10 +164,18 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
                     pass
                 except Exception as exc:
                     error = exc
-                nursery.cancel_scope.cancel()
+                if nursery is not None:
+                    nursery.cancel_scope.cancel()
         except Exception as exc:
             error = unwrap(exc)  # type: ignore[assignment]
-        await _end(ctx, ws, plan, state, instances, error)
+        finally:
+            ws._stop_reading()
+        await _end(ctx, ws, plan, state, instances, error or ws._failure)
+        if ws.state is WebSocketState.CLOSED:
+            # Hypercorn drops the TCP connection as soon as the app returns: a client's close
+            # crossing ours could make it send a close reply on a socket it is shutting down.
+            with trio.move_on_after(_CLOSE_REPLY_TIMEOUT):
+                await ws._await_close_reply()
     except BaseException as exc:
         if is_cancellation(exc) and ws.connected:
             # The server is cancelling us (shutdown): the client is owed a close frame.

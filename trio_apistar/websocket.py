@@ -226,7 +226,7 @@ class WebSocket(Inbound):
                 f"Cannot accept subprotocol {subprotocol!r}: the client offered "
                 f"{self.subprotocols or 'none'}"
             )
-        if self._nursery is None:
+        if self._nursery is None and self._helpers is None:
             raise WebSocketNotConnected("This WebSocket has no connection nursery to read in")
         message: Message = {"type": "websocket.accept", "subprotocol": subprotocol}
         if headers:
@@ -450,7 +450,8 @@ class WebSocket(Inbound):
         if self._state is WebSocketState.CONNECTING:
             await self.connect(close=True)
         elif self._state is WebSocketState.CONNECTED:
-            await self.close(code, reason)
+            with contextlib.suppress(WebSocketDisconnect):  # gone meanwhile: nothing owed
+                await self.close(code, reason)
 
     async def _send_message(self, message: Message) -> None:
         # The server's send normally yields to the scheduler, so this does not on every call.
@@ -473,7 +474,9 @@ class WebSocket(Inbound):
             self._sending = True
         try:
             await self._send(message)
-        except OSError as exc:
+        except (OSError, trio.BusyResourceError) as exc:
+            # BusyResourceError: our sends take turns (above), so another task of the server's
+            # holds the socket: Hypercorn shutting it down as the client's close arrives.
             self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
             raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
         finally:

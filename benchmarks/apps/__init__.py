@@ -8,7 +8,16 @@ WebSocket at ``/ws``. ``trio_websocket_echo`` is a standalone server, not an ASG
 from typing import NamedTuple
 
 #: ASGI systems, in the order they are reported; ``raw`` is the baseline for every ratio.
-ASGI_SYSTEMS: tuple[str, ...] = ("raw", "trio_apistar", "starlette", "quart_trio")
+ASGI_SYSTEMS: tuple[str, ...] = (
+    "raw",
+    "trio_apistar",
+    "trio_apistar_def",
+    "starlette",
+    "quart_trio",
+)
+
+#: Systems that differ from another only in their HTTP handler: measured on the HTTP rows only.
+HTTP_ONLY: frozenset[str] = frozenset({"trio_apistar_def"})
 
 #: The no-ASGI WebSocket reference, served by trio-websocket's ``serve_websocket``.
 TRIO_WEBSOCKET = "trio_websocket"
@@ -20,6 +29,7 @@ ALL_SYSTEMS: tuple[str, ...] = (*ASGI_SYSTEMS, TRIO_WEBSOCKET)
 APP_PATHS: dict[str, str] = {
     "raw": "benchmarks.apps.raw_asgi:app",
     "trio_apistar": "benchmarks.apps.trio_apistar_app:app",
+    "trio_apistar_def": "benchmarks.apps.trio_apistar_app:app_def",
     "starlette": "benchmarks.apps.starlette_app:app",
     "quart_trio": "benchmarks.apps.quart_trio_app:app",
 }

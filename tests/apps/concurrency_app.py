@@ -2,12 +2,14 @@
 
 import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
 from trio_apistar import ASyncApp, Route, WebSocket
 from trio_apistar.exceptions import WebSocketDisconnect
+from trio_apistar.http import StreamingResponse
 
 events: list[str] = []
 
@@ -69,6 +71,12 @@ async def echo(ws: WebSocket) -> None:
         await ws.send(message)
 
 
+async def greet(ws: WebSocket) -> None:
+    """Says hello and returns: the session closes the socket, maybe as the client does."""
+    await ws.connect()
+    await ws.send("hello")
+
+
 async def chatty(ws: WebSocket) -> None:
     """Sends without pause: for disconnects in the middle of sends."""
     await ws.connect()
@@ -103,6 +111,19 @@ async def long_poll() -> dict[str, Any]:
     finally:
         _record("long-poll-finally")
     return {}  # pragma: no cover
+
+
+async def stream_forever() -> StreamingResponse:
+    """Answers at once, then streams nothing more until the client leaves."""
+
+    async def chunks() -> AsyncIterator[str]:
+        try:
+            yield "started\n"
+            await trio.sleep_forever()
+        finally:
+            _record("stream-finally")
+
+    return StreamingResponse(chunks(), media_type="text/plain")
 
 
 async def background(nursery: trio.Nursery) -> dict[str, bool]:
@@ -155,10 +176,12 @@ app = ASyncApp(
             with_task,
             task_crash,
             echo,
+            greet,
             chatty,
             not_reading,
             not_reading_watched,
             long_poll,
+            stream_forever,
             background,
             stats,
         )
