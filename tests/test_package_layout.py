@@ -18,11 +18,13 @@ LAYERS = {
     "forms": 2,
     "injector": 2,
     "_inbound": 2,
+    "_outbound": 2,
     "websocket": 3,
     "routing": 3,
     "bodies": 3,
     "components": 4,
     "nurseries": 3,
+    "limits": 4,
     "planning": 4,
     "cors": 4,
     "fileresponse": 3,
@@ -45,6 +47,8 @@ LAYERS = {
 }
 MAY_IMPORT_TRIO = {
     "_inbound",
+    "_outbound",
+    "limits",
     "websocket",
     "nurseries",
     "context",
