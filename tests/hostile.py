@@ -89,20 +89,19 @@ class RawWebSocket:
         await self.stream.send_all(header + b"x" * payload)
 
     async def read_until_closed(self) -> int | None:
-        """Read (and drop) everything until the server ends the connection; return the close
-        code the server sent, if it sent one."""
-        code: int | None = None
+        """Read (and drop) messages until the server sends a close frame or ends the
+        connection; return the close code, if a close frame came."""
         while True:
             try:
                 data = await self.stream.receive_some(65536)
             except trio.BrokenResourceError:
-                return code
+                return None
             if not data:
-                return code
+                return None
             self.ws.receive_data(data)
             for event in self.ws.events():
                 if isinstance(event, CloseConnection):
-                    code = event.code
+                    return event.code
 
     def reset(self) -> None:
         """Abort the connection with a TCP reset (SO_LINGER 0), without a close frame."""

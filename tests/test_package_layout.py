@@ -18,6 +18,7 @@ LAYERS = {
     "forms": 2,
     "injector": 2,
     "_inbound": 2,
+    "_body": 1,
     "_outbound": 2,
     "websocket": 3,
     "routing": 3,
@@ -46,6 +47,7 @@ LAYERS = {
     "__init__": 10,
 }
 MAY_IMPORT_TRIO = {
+    "_body",
     "_inbound",
     "_outbound",
     "limits",

@@ -36,8 +36,8 @@ class Writer:
     """Writes one WebSocket's messages to the server's ``send``, in order, from its own task.
 
     ``busy`` is true while a message is with the server; ``queued`` counts the messages put,
-    ``written`` those the server took. ``close_handed`` is true once a ``websocket.close`` was given to the server's ``send``
-    (whose state changes then, even if the bytes never go out).
+    ``written`` those the server took. ``close_handed`` is true once a ``websocket.close`` was
+    given to the server's ``send`` (whose state changes then, even if the bytes never go out).
     """
 
     __slots__ = (

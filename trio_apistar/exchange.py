@@ -6,7 +6,8 @@
   their own, as in API Star);
 * a route whose hooks and handler are all plain functions that need neither the body nor a
   nursery runs inline: nothing there could notice a disconnect, so no task is started for it;
-* otherwise read the body (bounded: 413 past ``max_body_size``), then run hooks and handler in
+* otherwise read the body (bounded: 413 past ``max_body_size``, 408 past ``body_timeout``; see
+  ``_body.py`` for how the connection survives a refusal), then run hooks and handler in
   a nursery where a watcher task cancels them if the client leaves before the response is
   complete. Tasks started on the connection nursery run to completion after the response;
 * an ``HTTPException`` renders as JSON ``{"detail": ...}``, and so does a ``BroadcastError``
@@ -19,10 +20,11 @@ from typing import Any
 
 import trio
 
+from ._body import ClientGone, deadline_after, declares_body, drain_body, read_body
 from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
 from .context import AppContext, unwrap
 from .datastructures import route_path
-from .exceptions import BroadcastError, HTTPException, PayloadTooLarge
+from .exceptions import BroadcastError, HTTPException
 from .http import Body, HTMLResponse, JSONResponse, Response, StreamingResponse
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
@@ -31,10 +33,6 @@ from .routing import Route
 __all__ = ["run_http"]
 
 logger = logging.getLogger("trio_apistar")
-
-
-class _ClientGone(Exception):
-    """The HTTP client left while we read its body."""
 
 
 def _to_response(result: Any) -> Response:
@@ -103,12 +101,14 @@ async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) 
             ctx.maybe_reraise(state, error)
         return
     if Body in plan.uses:
+        settings = ctx.settings
         try:
-            state[Body] = await _read_body(ctx.settings.max_body_size, scope, receive)
-        except HTTPException as exc:
-            await _http_error(ctx, _error_response(exc), scope, receive, send, route)
+            deadline = deadline_after(settings.body_timeout)
+            state[Body] = await read_body(scope, receive, settings.max_body_size, deadline)
+        except HTTPException as exc:  # 413, 408: what is left of the body is dealt with
+            await _http_error(ctx, _error_response(exc), scope, receive, send, route, False)
             return
-        except _ClientGone:
+        except ClientGone:
             return
     await _in_nursery(ctx, plan, state, receive, send)
 
@@ -120,8 +120,19 @@ async def _http_error(
     receive: Receive,
     send: Send,
     route: Route | None = None,
+    unread_body: bool = True,
 ) -> None:
-    """Send an error response made before any handler ran, through the on_response hooks."""
+    """Send an error response made before any handler ran, through the on_response hooks.
+
+    A request body nobody read is read and dropped first (bounded), or the response says
+    ``Connection: close``: the server would close the connection after it anyway.
+    """
+    if unread_body and declares_body(scope):
+        try:
+            if not await drain_body(receive, deadline_after(ctx.settings.body_timeout)):
+                response.headers["connection"] = "close"
+        except ClientGone:
+            return
     plan = ctx.no_route
     if not plan.on_response:
         await response.send(send)
@@ -229,30 +240,6 @@ async def _respond(
             await _server_error().send(send)  # its headers failed: nothing went out
         return error or exc
     return error
-
-
-async def _read_body(limit: int, scope: Scope, receive: Receive) -> bytes:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                declared = int(value)
-            except ValueError:
-                continue
-            if declared > limit:
-                raise PayloadTooLarge(f"The request body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _watch_disconnect(

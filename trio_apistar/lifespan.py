@@ -55,9 +55,7 @@ async def run_lifespan(ctx: AppContext, scope: Scope, receive: Receive, send: Se
                 outbound,
             )
             try:
-                failed = await _startup_and_shutdown(
-                    ctx, tasks, receive, send, lifespan, services
-                )
+                failed = await _startup_and_shutdown(ctx, tasks, receive, send, lifespan, services)
             finally:
                 ctx.outbound = None
                 ctx.app_tasks = None

@@ -321,8 +321,9 @@ class WebSocket(Inbound):
         model, a dataclass, a ``TypedDict``, ``list[Product]`` ...), validated into it.
 
         ``loads`` (positional or by name, as before) is a parser of your own, used instead of
-        the standard one. Raises ``WebSocketInvalidData`` (left unhandled: close code 1007) when
-        the message is not JSON, and its subclass ``WebSocketValidationError`` (whose ``errors``
+        the standard one. Raises ``WebSocketInvalidData`` (left unhandled: close code 1007, with
+        a reason in plain words) when the message is not JSON (nested past 128 levels, ``NaN`` and
+        ``Infinity`` included), and its subclass ``WebSocketValidationError`` (whose ``errors``
         say why) when it is not of the type. The type's validator is made once and reused.
         """
         data = await self.receive()
@@ -332,10 +333,16 @@ class WebSocket(Inbound):
                 return validation.parse_json(validator, data)
             except pydantic.ValidationError as exc:
                 raise WebSocketValidationError(validation.error_detail(exc)) from None
+        if loads is None:
+            try:
+                return validation.loads(data)
+            except ValueError as exc:  # JSONError: its message is plain and meant for clients
+                raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from None
         try:
-            return (loads or validation.loads)(data)
-        except ValueError as exc:
-            raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from exc
+            return loads(data)
+        except (ValueError, RecursionError) as exc:
+            # Another parser's wording is its own: the client gets a plain reason.
+            raise WebSocketInvalidData("Invalid JSON message") from exc
 
     @overload
     def iter_json(self, kind: type[_T], /) -> AsyncIterator[_T]: ...

@@ -138,7 +138,7 @@ app = ASyncApp(
         Route("/files/{+path}", "GET", files),
         Route("/health", "GET", health),
     ],
-    max_body_size=1024,
+    max_body_size=16 * 1024,
     websocket_send_timeout=float(os.environ.get("HARDENING_SEND_TIMEOUT", "1")),
     websocket_idle_timeout=float(_idle) if _idle else None,
     max_websockets="auto" if _max == "auto" else int(_max),
