@@ -147,3 +147,24 @@ async def test_slow_uploads_get_408_and_are_released(hardening_server: LiveServe
     assert results == [408] * 20
     # (Hypercorn keeps each closed connection's keep-alive timer task for up to 5 s: tasks are
     # compared loosely, file descriptors exactly.)
+
+
+async def test_a_request_with_both_content_length_and_chunked_is_refused_and_closed(
+    hardening_server: LiveServer,
+) -> None:
+    # A proxy reading Content-Length would forward the GET inside this POST's body as a
+    # request of its own client's: it must never be answered on this connection.
+    smuggled = (
+        b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n"
+        b"transfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+    )
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", hardening_server.port)
+        await stream.send_all(smuggled)
+        received = b""
+        while data := await stream.receive_some(65536):
+            received += data
+        await stream.aclose()
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert b"connection: close" in received.lower()
+    assert received.count(b"HTTP/1.1 ") == 1

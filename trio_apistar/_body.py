@@ -18,7 +18,14 @@ import trio
 from ._types import Receive, Scope
 from .exceptions import HTTPException, PayloadTooLarge, RequestTimeout
 
-__all__ = ["ClientGone", "deadline_after", "declares_body", "drain_body", "read_body"]
+__all__ = [
+    "ClientGone",
+    "ambiguous_framing",
+    "deadline_after",
+    "declares_body",
+    "drain_body",
+    "read_body",
+]
 
 #: Bytes of a refused body read and dropped to keep the connection (beyond the limit).
 _DRAIN_BUDGET = 1024 * 1024
@@ -38,6 +45,19 @@ def _declared_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def ambiguous_framing(scope: Scope) -> bool:
+    """True for a request with both ``Content-Length`` and ``Transfer-Encoding``: how requests
+    are smuggled past a proxy that reads the other header (RFC 9112 6.1: refuse it, or close
+    the connection after the response; Hypercorn does neither)."""
+    length = coding = False
+    for name, _ in scope.get("headers", ()):
+        if name == b"content-length":
+            length = True
+        elif name == b"transfer-encoding":
+            coding = True
+    return length and coding
 
 
 def declares_body(scope: Scope) -> bool:

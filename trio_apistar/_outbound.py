@@ -152,6 +152,13 @@ class Writer:
                     except trio.WouldBlock:
                         self._wake_flushed()
                         message = await receive.receive()
+                    if self.close_handed:
+                        # Queued by another task while the close was on its way (a connection
+                        # task's send racing a shutdown or a 1009): after a close the server
+                        # takes nothing more, so it goes no further, like sends to a client
+                        # that left.
+                        self.written += 1
+                        continue
                     self.busy = True
                     if message["type"] == "websocket.close":
                         self.close_handed = True

@@ -20,7 +20,14 @@ from typing import Any
 
 import trio
 
-from ._body import ClientGone, deadline_after, declares_body, drain_body, read_body
+from ._body import (
+    ClientGone,
+    ambiguous_framing,
+    deadline_after,
+    declares_body,
+    drain_body,
+    read_body,
+)
 from ._types import ASGIReceive, ASGIScope, ASGISend, Message, Receive, Scope, Send
 from .context import AppContext, unwrap
 from .datastructures import route_path
@@ -51,6 +58,15 @@ def _error_response(exc: HTTPException) -> Response:
     return JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
 
 
+def _ambiguous() -> Response:
+    """A request with both Content-Length and Transfer-Encoding (``_body.ambiguous_framing``)."""
+    return JSONResponse(
+        {"detail": "A request may not have both Content-Length and Transfer-Encoding"},
+        400,
+        {"connection": "close"},
+    )
+
+
 def _server_error() -> Response:
     return JSONResponse({"detail": "Internal server error"}, 500)
 
@@ -75,6 +91,9 @@ class _Exchange:
 
 async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request with the app ``ctx``."""
+    if ambiguous_framing(scope):
+        await _http_error(ctx, _ambiguous(), scope, receive, send, None, False)
+        return
     try:
         path = route_path(scope) if scope.get("root_path") else scope["path"]
         route, params = ctx.router.match(path, scope["method"])

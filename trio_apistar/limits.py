@@ -6,8 +6,11 @@ once a second) and looks at every open WebSocket:
 * a writer (``_outbound.py``) busy with the same message for ``websocket_send_timeout``: the
   client is not reading. It is given up on: its handler sees ``WebSocketDisconnect(1008,
   "send timeout")``, the session ends, the server closes the socket under the stuck write;
-* no message either way for ``websocket_idle_timeout``: closed with 1001 "idle timeout" (the
-  handler sees ``WebSocketDisconnect(1001)``), like at shutdown.
+* no message from the client for ``websocket_idle_timeout``: closed with 1001 "idle timeout"
+  (the handler sees ``WebSocketDisconnect(1001)``), like at shutdown. Only what the client sends
+  counts: a handler that only sends (to a client that left without the server telling it, or
+  whose goodbye waits behind messages the handler never reads) must not keep the connection
+  for ever. A client that only listens sends a heartbeat now and then.
 
 A timeout therefore fires between its value and a quarter more. Sockets of an app served
 without the ASGI lifespan are not watched (there is no app nursery to watch them from).
@@ -17,6 +20,7 @@ import math
 
 import trio
 
+from ._inbound import channel_of
 from .websocket import WebSocket, WebSocketState, status
 
 __all__ = ["watch_limits"]
@@ -54,12 +58,18 @@ async def watch_limits(
         await trio.sleep(period)
         now = trio.current_time()
         for ws in list(sockets):
-            if ws.state is not WebSocketState.CONNECTED:
-                continue
             _look(ws, seen, now, send_timeout, idle_timeout, nursery)
         if len(seen) > len(sockets):
             for gone in seen.keys() - sockets:
                 del seen[gone]
+
+
+def _arrived(ws: WebSocket) -> int:
+    """Messages that arrived from the client so far: taken by the app, or waiting in the
+    server's queue (a handler that does not read still sees its client's messages counted)."""
+    server = channel_of(ws._receive)
+    waiting = server.statistics().current_buffer_used if server is not None else 0
+    return ws._received + waiting
 
 
 def _look(
@@ -72,11 +82,13 @@ def _look(
 ) -> None:
     writer = ws._writer
     written = writer.written if writer is not None else 0
-    activity = ws._received + written
+    activity = _arrived(ws)
     last = seen.get(ws)
     if last is None:
         seen[ws] = _Seen(activity, written, now)
         return
+    # A stalled writer is given up on in any state: the close frame of a socket we closed can
+    # stall too, and the session waits for it.
     if writer is not None and writer.busy and not writer.abandoned:
         if written != last.written:
             last.written, last.stalled_since = written, now
@@ -85,7 +97,9 @@ def _look(
             return
     else:
         last.written, last.stalled_since = written, now
-    if activity != last.activity or ws._buffered()[0]:
+    if ws.state is not WebSocketState.CONNECTED:
+        return
+    if activity != last.activity:
         last.activity, last.active_at = activity, now
     elif idle_timeout is not None and now - last.active_at >= idle_timeout:
         last.active_at = math.inf  # one close is enough
