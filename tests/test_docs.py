@@ -1,7 +1,8 @@
 """The code in README.md and docs/websockets.md, docs/concurrency.md, docs/http.md,
-docs/static-and-templates.md, docs/types.md and docs/broadcast.md runs and does what the text
-says (docs/testing.md is checked by tests/test_testclient.py)."""
+docs/static-and-templates.md, docs/types.md, docs/broadcast.md and docs/deployment.md runs and
+does what the text says (docs/testing.md is checked by tests/test_testclient.py)."""
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -403,3 +404,34 @@ async def test_broadcast_guide_on_redis(redis: Any) -> None:
     routes = [Route("/chat/{room}", "GET", ns["chat"]), Route("/lobby", "GET", ns["lobby"])]
     app = ASyncApp(routes, broadcast=ns["Broadcast"](redis.url, history=100))
     await _check_broadcast_guide(ns, app)
+
+
+async def test_deployment_guide(tmp_path: Path) -> None:
+    """Its examples run; its Hypercorn config file says what the text says; its limits table
+    names every limit the app takes, with the app's own defaults."""
+    ns = _run_blocks("docs/deployment.md")
+    async with TestClient(ns["app"]) as client:
+        assert (await client.get("/")).text == "<p>Hello</p>"
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    (toml,) = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)
+    (tmp_path / "hypercorn.toml").write_text(toml)
+    from hypercorn.config import Config
+
+    config = Config.from_toml(tmp_path / "hypercorn.toml")
+    assert config.websocket_max_message_size == ASyncApp([]).websocket_max_message_size
+    assert (config.graceful_timeout, config.keep_alive_timeout) == (5, 5)
+    table = text[text.index("## Limits and timeouts") : text.index("## Running behind a proxy")]
+    defaults = {
+        "max_body_size": "1 MiB",
+        "body_timeout": "60 s",
+        "websocket_max_message_size": "1 MiB",
+        "websocket_queue_size": "4",
+        "websocket_send_timeout": "20 s",
+        "websocket_idle_timeout": "300 s",
+        "max_websockets": '`"auto"`',
+    }
+    signature = inspect.signature(ASyncApp).parameters
+    for name, default in defaults.items():
+        (row,) = [line for line in table.splitlines() if f"ASyncApp({name}=...)" in line]
+        assert row.split("|")[2].strip().startswith(default), row
+        assert signature[name].default in (1024 * 1024, 60.0, 4, 20.0, 300.0, "auto")

@@ -96,6 +96,7 @@ class Inbound:
         "_reader_scope",
         "_receive",
         "_receive_channel",
+        "_received",
         "_send_channel",
         "_sends_in_a_row",
         "_state",
@@ -114,6 +115,7 @@ class Inbound:
         self._max_message_size = max_message_size
         self._state = WebSocketState.CONNECTING
         self._sends_in_a_row = 0
+        self._received = 0  # messages taken from the server (the idle timeout watches it)
         self._close_code: int | None = None
         self._close_reason = ""
         self._gone = False  # the client left (or answered our close), or the server goes away
@@ -183,6 +185,7 @@ class Inbound:
                     raise self._inbox_ended(exc) from None
                 kind = message["type"]
                 if kind == "websocket.receive":
+                    self._received += 1
                     data = self._data_of(message)
                     if data is None:
                         await self._abort(status.WS_1009_TOO_BIG, WebSocketMessageTooBig)
@@ -349,6 +352,7 @@ class Inbound:
                     return
                 kind = message["type"]
                 if kind == "websocket.receive":
+                    self._received += 1
                     if self._state is WebSocketState.CLOSED:
                         continue  # after our close() nobody may receive it: drop, keep reading
                     data = self._data_of(message)
@@ -401,6 +405,7 @@ class Inbound:
                 return False
             kind = message["type"]
             if kind == "websocket.receive":
+                self._received += 1
                 data = self._data_of(message)
                 if data is None:
                     return True

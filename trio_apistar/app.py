@@ -13,9 +13,10 @@ Lifetimes nest: the app contains connections, and a connection (its own nursery,
 ``trio.Nursery`` to handlers) contains its handler and hooks (docs/concurrency.md).
 """
 
+import resource
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -45,6 +46,23 @@ _BASE_KEYS: frozenset[Hashable] = frozenset(
 )
 
 
+def _positive(name: str, value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
+    return value
+
+
+def _max_websockets(value: int | Literal["auto"] | None) -> int | None:
+    if value == "auto":
+        # Each WebSocket holds a file descriptor for long: keep half of them for HTTP, files
+        # and backends, so that a flood of sockets cannot starve the rest.
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return None if soft == resource.RLIM_INFINITY else max(1, soft // 2)
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise ValueError(f"max_websockets must be a positive int, 'auto' or None, not {value!r}")
+    return value
+
+
 class ASyncApp:
     """An ASGI 3 application: routes, components, event hooks and lifespan functions.
 
@@ -69,6 +87,10 @@ class ASyncApp:
         max_body_size: int = 1024 * 1024,
         websocket_max_message_size: int = 1024 * 1024,
         websocket_queue_size: int = 4,
+        websocket_send_timeout: float | None = 20.0,
+        websocket_idle_timeout: float | None = 300.0,
+        max_websockets: int | Literal["auto"] | None = "auto",
+        body_timeout: float | None = 60.0,
         broadcast: Broadcast | None = None,
     ) -> None:
         if broadcast is not None and not isinstance(broadcast, Broadcast):
@@ -80,7 +102,15 @@ class ASyncApp:
         self.router = Router(routes)
         self.injector = Injector([*(components or ()), *BUILTIN_COMPONENTS])
         self.event_hooks = list(event_hooks or ())
-        self.settings = Settings(max_body_size, websocket_max_message_size, websocket_queue_size)
+        self.settings = Settings(
+            max_body_size=max_body_size,
+            websocket_max_message_size=websocket_max_message_size,
+            websocket_queue_size=websocket_queue_size,
+            websocket_send_timeout=_positive("websocket_send_timeout", websocket_send_timeout),
+            websocket_idle_timeout=_positive("websocket_idle_timeout", websocket_idle_timeout),
+            max_websockets=_max_websockets(max_websockets),
+            body_timeout=_positive("body_timeout", body_timeout),
+        )
         app_keys = frozenset({type(self), ASyncApp})
         lifespan_keys = app_keys | {AppNursery} | provided.keys()
         planner = Planner(
@@ -116,7 +146,7 @@ class ASyncApp:
 
     @property
     def websocket_queue_size(self) -> int:
-        """How many received messages a WebSocket holds before backpressure."""
+        """How many messages a WebSocket holds each way before backpressure."""
         return self.settings.websocket_queue_size
 
     def statistics(self) -> AppStatistics:

@@ -39,11 +39,19 @@ RAISE_EXTENSION = "trio_apistar.raise_server_exceptions"
 
 @dataclass
 class Settings:
-    """The limits an app enforces on its clients (see docs/deployment.md)."""
+    """The limits an app enforces on its clients (docs/deployment.md, "Limits and timeouts")."""
 
     max_body_size: int = 1024 * 1024
     websocket_max_message_size: int = 1024 * 1024
     websocket_queue_size: int = 4
+    #: Seconds a send to a client may make no progress before the client is given up on.
+    websocket_send_timeout: float | None = 20.0
+    #: Seconds without a message either way after which a WebSocket is closed (1001).
+    websocket_idle_timeout: float | None = 300.0
+    #: WebSocket sessions at once; more handshakes are refused with 503.
+    max_websockets: int | None = None
+    #: Seconds the whole request body may take to arrive (408 past it).
+    body_timeout: float | None = 60.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class AppStatistics:
 
     #: WebSocket sessions running now (accepted or still in their handshake).
     websockets: int
+    #: Handshakes refused (503) because ``max_websockets`` sessions were running.
+    refused_websockets: int
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -114,10 +124,16 @@ class AppContext:
         #: Where connections' helper tasks run (HTTP disconnect watchers, WebSocket readers);
         #: its nursery is open while the lifespan runs.
         self.helpers = Helpers()
+        #: Where WebSocket writers run while the lifespan runs (``_outbound.py``): a nursery of
+        #: the app, so that a session never waits on a write its client blocks.
+        self.outbound: trio.Nursery | None = None
+        self.refused_websockets = 0
 
     def statistics(self) -> AppStatistics:
         """Counters for monitoring and tests."""
-        return AppStatistics(websockets=len(self.sockets))
+        return AppStatistics(
+            websockets=len(self.sockets), refused_websockets=self.refused_websockets
+        )
 
     def state(
         self,

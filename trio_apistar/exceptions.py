@@ -13,6 +13,7 @@ TrioApiStarError
 │   ├── Forbidden                 403
 │   ├── NotFound                  404
 │   ├── MethodNotAllowed          405
+│   ├── RequestTimeout            408
 │   ├── PayloadTooLarge           413
 │   └── UnsupportedMediaType      415
 └── WebSocketError
@@ -42,6 +43,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
     "SubscriberTooSlow",
     "TrioApiStarError",
     "UnsupportedMediaType",
@@ -186,6 +188,13 @@ class MethodNotAllowed(HTTPException):
 
     default_status_code = 405
     default_detail = "Method not allowed"
+
+
+class RequestTimeout(HTTPException):
+    """408: the request body did not arrive within the app's ``body_timeout``."""
+
+    default_status_code = 408
+    default_detail = "The request body took too long to arrive"
 
 
 class PayloadTooLarge(HTTPException):

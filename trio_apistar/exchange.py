@@ -7,7 +7,8 @@
 * a route whose hooks and handler cannot suspend (plain functions, or ``async def`` ones that
   await nothing) and need neither the body nor a nursery runs inline: nothing there could
   notice a disconnect, so nothing watches for one;
-* otherwise read the body (bounded: 413 past ``max_body_size``), then run hooks and handler in
+* otherwise read the body (bounded: 413 past ``max_body_size``, 408 past ``body_timeout``;
+  ``_body.py`` says how the connection survives a refusal), then run hooks and handler in
   a cancel scope that a watcher cancels if the client leaves before the response is complete.
   The watcher starts when the handler first yields to Trio (``_disconnect.py``); a handler
   that asks for the connection's ``trio.Nursery``, or an app without a lifespan, gets a nursery
@@ -23,12 +24,20 @@ from typing import Any
 
 import trio
 
+from ._body import (
+    ClientGone,
+    ambiguous_framing,
+    deadline_after,
+    declares_body,
+    drain_body,
+    read_body,
+)
 from ._disconnect import Exchange, Watch, watched
 from ._responding import deliver, error_response, outcome, ready, respond, server_error
 from ._types import ASGIReceive, ASGISend, Receive, Scope, Send
 from .context import AppContext, unwrap
 from .datastructures import route_path
-from .exceptions import HTTPException, PayloadTooLarge
+from .exceptions import HTTPException
 from .http import Body, JSONResponse, Response, StreamingResponse
 from .nurseries import ConnectionTasks
 from .planning import RoutePlan
@@ -37,12 +46,20 @@ from .routing import Route
 __all__ = ["run_http"]
 
 
-class _ClientGone(Exception):
-    """The HTTP client left while we read its body."""
+def _ambiguous() -> Response:
+    """A request with both Content-Length and Transfer-Encoding (``_body.ambiguous_framing``)."""
+    return JSONResponse(
+        {"detail": "A request may not have both Content-Length and Transfer-Encoding"},
+        400,
+        {"connection": "close"},
+    )
 
 
 async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request with the app ``ctx``."""
+    if ambiguous_framing(scope):
+        await _http_error(ctx, _ambiguous(), scope, receive, send, None, False)
+        return
     try:
         path = route_path(scope) if scope.get("root_path") else scope["path"]
         route, params = ctx.router.match(path, scope["method"])
@@ -69,12 +86,14 @@ async def run_http(ctx: AppContext, scope: Scope, receive: Receive, send: Send) 
             ctx.maybe_reraise(state, error)
         return
     if Body in plan.uses:
+        settings = ctx.settings
         try:
-            state[Body] = await _read_body(ctx.settings.max_body_size, scope, receive)
-        except HTTPException as exc:
-            await _http_error(ctx, error_response(exc), scope, receive, send, route)
+            deadline = deadline_after(settings.body_timeout)
+            state[Body] = await read_body(scope, receive, settings.max_body_size, deadline)
+        except HTTPException as exc:  # 413, 408: what is left of the body is dealt with
+            await _http_error(ctx, error_response(exc), scope, receive, send, route, False)
             return
-        except _ClientGone:
+        except ClientGone:
             return
     await _guarded(ctx, plan, state, receive, send)
 
@@ -86,8 +105,19 @@ async def _http_error(
     receive: Receive,
     send: Send,
     route: Route | None = None,
+    unread_body: bool = True,
 ) -> None:
-    """Send an error response made before any handler ran, through the on_response hooks."""
+    """Send an error response made before any handler ran, through the on_response hooks.
+
+    A request body nobody read is read and dropped first (bounded), or the response says
+    ``Connection: close``: the server would close the connection after it anyway.
+    """
+    if unread_body and declares_body(scope):
+        try:
+            if not await drain_body(receive, deadline_after(ctx.settings.body_timeout)):
+                response.headers["connection"] = "close"
+        except ClientGone:
+            return
     plan = ctx.no_route
     if not plan.on_response:
         await response.send(send)
@@ -217,27 +247,3 @@ async def _in_nursery(
             await server_error().send(send)
     if error is not None:
         ctx.maybe_reraise(state, error)
-
-
-async def _read_body(limit: int, scope: Scope, receive: Receive) -> bytes:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                declared = int(value)
-            except ValueError:
-                continue
-            if declared > limit:
-                raise PayloadTooLarge(f"The request body is over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

@@ -18,7 +18,6 @@ A pydantic model, dataclass or ``TypedDict`` is sent as JSON by the handler's re
 (see docs/types.md); one inside a dict or list by its own type.
 """
 
-import json
 import re
 from collections.abc import AsyncIterable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NewType
 
 from ._json import dumps
+from ._json import loads as loads_json
 from ._types import Scope, Send
 from .datastructures import URL, Headers, QueryParams
 
@@ -104,8 +104,9 @@ class Request:
         return None if client is None else (client[0], client[1])
 
     def json(self) -> Any:
-        """The body parsed as JSON (raises ``ValueError`` if it is not valid JSON)."""
-        return json.loads(self.body)
+        """The body parsed as JSON; raises ``ValueError`` (with a message fit for the client)
+        if it is not JSON, is nested too deeply or holds ``NaN`` or ``Infinity``."""
+        return loads_json(self.body)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"

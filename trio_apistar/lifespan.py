@@ -1,12 +1,13 @@
 """The app's lifetime: the ASGI lifespan, ``AppNursery``, startup, shutdown.
 
-``run_lifespan`` opens the app nursery (``AppNursery``) and the one connections' helper tasks
-run in (``Helpers``: HTTP disconnect watchers, WebSocket readers), starts the app's
+``run_lifespan`` opens the app nursery (``AppNursery``), the one connections' helper tasks
+run in (``Helpers``: HTTP disconnect watchers, WebSocket readers) and the one WebSocket
+writers and the limits watch run in (``_outbound.py``, ``limits.py``), starts the app's
 ``Broadcast`` (if it has one), runs the ``on_startup`` functions and reports startup; at
-shutdown it closes every open WebSocket with 1001 (going away), runs the ``on_shutdown``
-functions, then stops the ``Broadcast`` and cancels both nurseries. A startup function that
-fails is a ``lifespan.startup.failed`` (logged); a shutdown function that fails is logged and
-the others still run.
+shutdown it closes every open WebSocket with 1001 (going away, each given at most a second to
+take its close frame), runs the ``on_shutdown`` functions, then stops the ``Broadcast`` and
+cancels the nurseries. A startup function that fails is a ``lifespan.startup.failed``
+(logged); a shutdown function that fails is logged and the others still run.
 """
 
 import logging
@@ -17,6 +18,7 @@ import trio
 
 from ._types import Message, Receive, Scope, Send
 from .context import RAISE_EXTENSION, AppContext
+from .limits import watch_limits
 from .nurseries import AppNursery, AppTasks
 from .websocket import status
 
@@ -41,13 +43,27 @@ async def run_lifespan(ctx: AppContext, scope: Scope, receive: Receive, send: Se
         await lifespan.start(tasks.run)
         await lifespan.start(ctx.helpers.run)
         ctx.app_tasks = tasks
-        try:
-            failed = await _startup_and_shutdown(ctx, tasks, receive, send, lifespan, services)
-        finally:
-            ctx.app_tasks = None
-            ctx.helpers.stop()
-            tasks.stop()
-            services.cancel()
+        # WebSocket writers and the limits watch: the app's, not AppNursery's (whose tasks
+        # are cancelled when one fails), and never a session's (_outbound.py says why).
+        async with trio.open_nursery() as outbound:
+            ctx.outbound = outbound
+            settings = ctx.settings
+            outbound.start_soon(
+                watch_limits,
+                ctx.sockets,
+                settings.websocket_send_timeout,
+                settings.websocket_idle_timeout,
+                outbound,
+            )
+            try:
+                failed = await _startup_and_shutdown(ctx, tasks, receive, send, lifespan, services)
+            finally:
+                ctx.outbound = None
+                ctx.app_tasks = None
+                ctx.helpers.stop()
+                tasks.stop()
+                services.cancel()
+                outbound.cancel_scope.cancel()
     if tasks.errors and RAISE_EXTENSION in (scope.get("extensions") or {}):
         raise tasks.errors[0]  # a test client wants it, rather than a log line
     await send(failed or {"type": "lifespan.shutdown.complete"})

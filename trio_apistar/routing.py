@@ -3,7 +3,9 @@
 A URL template names its path parameters in braces: ``/users/{user_id}``. The parameter's type
 comes from the handler's annotation of the same name: ``int`` and ``float`` match numbers only,
 ``str`` (or no annotation) matches one path segment, and ``{+name}`` (or ``{name:path}``) matches
-the rest of the path, slashes included.
+the rest of the path, slashes included. A parameter holding a NUL character, or a ``{+name}``
+holding a ``..`` segment, is refused with ``BadRequest`` (400), unless the route vets its
+paths itself (``Route.vets_paths``, as ``Static`` does).
 
 Static paths are found with one dict lookup; templated ones by their compiled patterns, in the
 order they were declared. Pure Python: the router knows nothing of how handlers get their
@@ -15,11 +17,11 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, ClassVar, NamedTuple
 from urllib.parse import quote
 
 from . import validation
-from .exceptions import ConfigurationError, MethodNotAllowed, NotFound
+from .exceptions import BadRequest, ConfigurationError, MethodNotAllowed, NotFound
 from .injector import signature
 
 __all__ = ["METHODS", "Include", "Route", "Router"]
@@ -39,11 +41,27 @@ METHODS = frozenset(
 #: Offered first when a method looks misspelt.
 _COMMON_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
+
+def _segment(value: str) -> str:
+    # Servers decode %00: a NUL would reach file and database APIs that stop at it.
+    if "\x00" in value:
+        raise BadRequest("Path parameters may not contain a NUL character")
+    return value
+
+
+def _path(value: str) -> str:
+    # So that a route serving files below a folder can never be walked out of it.
+    _segment(value)
+    if ".." in value.split("/"):
+        raise BadRequest("Path parameters may not contain '..' segments")
+    return value
+
+
 _CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "str": (r"[^/]+", str),
+    "str": (r"[^/]+", _segment),
     "int": (r"-?[0-9]+", int),
     "float": (r"-?[0-9]+(?:\.[0-9]+)?", float),
-    "path": (r".*", str),
+    "path": (r".*", _path),
 }
 
 
@@ -62,6 +80,11 @@ class Route:
     with ``/``, a malformed path template (``{item_id`` without its ``}``, ``{item id}``, an
     unknown ``{name:converter}``) or a method that is not an HTTP method (``'GTE'``).
     """
+
+    #: True for a route that vets its own ``{+path}`` values (``Static`` answers 404 for every
+    #: way out of its directory). For any other, the router refuses a path parameter holding a
+    #: NUL character or a ``..`` segment with 400 before the handler runs.
+    vets_paths: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -222,6 +245,8 @@ def _compile(route: Route, url: str, name: str) -> CompiledRoute:
             )
         kind = "path" if plus else explicit or _kind_of(annotations[param], url, param)
         regex, convert = _CONVERTERS[kind]
+        if kind == "path" and route.vets_paths:
+            convert = str
         pattern += re.escape(url[position : match.start()]) + f"(?P<{param}>{regex})"
         converters[param] = convert
         position = match.end()

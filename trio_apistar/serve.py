@@ -1,8 +1,9 @@
 """``app.serve()``: run an app with Hypercorn's trio worker, in this process.
 
 On SIGINT or SIGTERM every open WebSocket is closed at once with 1001 (going away), so clients see
-a clean close and handlers see ``WebSocketDisconnect(1001)``; then Hypercorn stops accepting,
-lets connections finish within ``graceful_timeout`` and runs the lifespan shutdown.
+a clean close and handlers see ``WebSocketDisconnect(1001)``; a client that does not take its
+close frame within a second is given up on. Then Hypercorn stops accepting, lets connections
+finish within ``graceful_timeout`` and runs the lifespan shutdown.
 """
 
 import signal
@@ -21,7 +22,11 @@ __all__ = ["ServableApp", "make_config", "run", "serve"]
 
 
 class ServableApp(Protocol):
-    """What :func:`serve` needs of an app: ASGI 3, and a way to close its WebSockets."""
+    """What :func:`serve` needs of an app: ASGI 3, its WebSocket message limit, and a way to
+    close its WebSockets."""
+
+    @property
+    def websocket_max_message_size(self) -> int: ...
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
@@ -55,8 +60,11 @@ async def serve(
     """Serve ``app`` until SIGINT/SIGTERM or until ``shutdown_trigger`` returns.
 
     For ``nursery.start(serve, app, ...)``: reports the bound URLs (``['http://127.0.0.1:PORT']``,
-    port 0 picks a free port) once listening.
+    port 0 picks a free port) once listening. Hypercorn's own WebSocket message limit is the
+    app's ``websocket_max_message_size`` unless ``options`` say otherwise: Hypercorn buffers a
+    message up to its limit (16 MiB by default) before the app can refuse it.
     """
+    options.setdefault("websocket_max_message_size", app.websocket_max_message_size)
     config = make_config(host, port, **options)
 
     async def going_away() -> None:

@@ -20,10 +20,16 @@
   1003); any other error is logged and closes with 1011. Refusal bodies are JSON
   ``{"detail": ...}``, encoded as HTTP bodies are;
 * the server cancelling us (shutdown) still owes the client a close frame: 1001, shielded and
-  time-bounded.
+  time-bounded;
+* past ``max_websockets`` open sessions a handshake is refused with 503 (and counted);
+* once accepted, messages go to the server through a writer task of the app (``_outbound.py``),
+  so that a client that stops reading can always be left behind: the session seals the socket
+  (a close the server has seen) and drains the server's queue as its very last steps, and the
+  server then closes the connection under any write still stuck.
 """
 
 import logging
+import math
 from typing import Any
 
 import trio
@@ -48,6 +54,11 @@ from .websocket import WebSocket, WebSocketState, current_session, status
 __all__ = ["run_websocket"]
 
 logger = logging.getLogger("trio_apistar")
+
+#: Seconds a client gets to take its close frame when the server cancels the session.
+_CLOSE_BOUND = 1.0
+
+_TOO_MANY = dumps({"detail": "Too many WebSocket connections: try again later"})
 
 
 #: How long a session waits for the client to answer the close frame it sent (then it ends).
@@ -124,10 +135,15 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         status_code = 404 if exc.status_code == 405 else exc.status_code
         await ws.deny(status_code, dumps({"detail": exc.detail}))
         return
+    if settings.max_websockets is not None and len(ctx.sockets) >= settings.max_websockets:
+        ctx.refused_websockets += 1
+        await ws.deny(503, _TOO_MANY, {"retry-after": "1"})
+        return
     state = ctx.state(scope, receive, send, route, params, plan)
     state[WebSocket] = ws
     if Body in plan.uses:
         state[Body] = b""  # the handshake's (``http.Request`` on a WebSocket)
+    ws._outbound = ctx.outbound
     ctx.sockets.add(ws)
     instances = ctx.instances()
     error: Exception | None = None
@@ -171,20 +187,27 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         finally:
             ws._stop_reading()
         await _end(ctx, ws, plan, state, instances, error or ws._failure)
+        # Bounded all the same: the limits watch gives up on a writer that makes no progress.
+        await ws._seal(math.inf)
         if ws.state is WebSocketState.CLOSED:
             # Hypercorn drops the TCP connection as soon as the app returns: a client's close
             # crossing ours could make it send a close reply on a socket it is shutting down.
             with trio.move_on_after(_CLOSE_REPLY_TIMEOUT):
                 await ws._await_close_reply()
     except BaseException as exc:
-        if is_cancellation(exc) and ws.connected:
-            # The server is cancelling us (shutdown): the client is owed a close frame.
+        if is_cancellation(exc):
+            # The server is cancelling us (shutdown): the client is owed a close frame, within
+            # a second whatever it does.
             with trio.CancelScope(shield=True):
                 await ws._going_away(status.WS_1001_LEAVING)
+                await ws._seal(_CLOSE_BOUND)
         raise
     finally:
         current_session.reset(session)
         ctx.sockets.discard(ws)
+    # Last, with no checkpoint before we return: the server's own disconnect must find room
+    # in its queue, or it would wait on it for ever (docs/deployment.md).
+    ws._release()
 
 
 async def _end(

@@ -260,6 +260,8 @@ class Static(Route):
     ``ConfigurationError`` if ``directory`` is not a directory.
     """
 
+    vets_paths = True  # every way out of the directory is a 404 (StaticFiles._segments)
+
     def __init__(
         self,
         url: str,

@@ -17,7 +17,6 @@ import datetime
 import decimal
 import enum
 import inspect
-import json
 import re
 import types
 import typing
@@ -28,6 +27,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 import typing_extensions
 
+from . import _json
 from ._json import jsonable
 from .exceptions import ValidationError
 
@@ -196,21 +196,6 @@ _RUN_BYTES = re.compile(rb"[0-9]{300}")
 _RUN_TEXT = re.compile(r"[0-9]{300}")
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value - value != 0.0:  # inf - inf is nan, and nan != 0
-        raise ValueError(f"number out of range: {text[:20]}")
-    return value
-
-
-#: Numbers a reply could not carry are refused as they are parsed (a call per float literal).
-_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_refuse_constant)
-
-
 def _suspect(data: str | bytes) -> bool:
     if isinstance(data, str):
         return (
@@ -228,16 +213,16 @@ def _suspect(data: str | bytes) -> bool:
 
 
 def loads(data: str | bytes) -> Any:
-    """Parse a JSON request body or message (bytes must be UTF-8, as RFC 8259 says).
+    """Parse a JSON request body or message (bytes must be UTF-8, as RFC 8259 says; see
+    ``_json.loads``).
 
-    Stricter than ``json.loads`` where a reply could not be JSON again: numbers too large for a
-    double (``1e400``) and ``NaN``/``Infinity`` are refused. Raises ``ValueError`` for those, for
-    malformed JSON, invalid UTF-8, and nesting deeper than the interpreter can parse.
+    Stricter than ``json.loads`` where a reply could not be JSON again, or where a client
+    could push on the interpreter: numbers too large for a double (``1e400``), ``NaN`` and
+    ``Infinity``, and nesting past 128 levels are refused. Raises ``ValueError`` (``JSONError``,
+    its message in plain words, fit for the client) for those, for malformed JSON and invalid
+    UTF-8.
     """
-    try:
-        return _DECODER.decode(data if isinstance(data, str) else data.decode())
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    return _json.loads(data)
 
 
 def parse_json(validator: pydantic.TypeAdapter[Any], data: str | bytes) -> Any:

@@ -25,7 +25,8 @@ import pydantic
 import trio
 
 from . import _json, validation
-from ._inbound import Inbound
+from ._inbound import Inbound, channel_of
+from ._outbound import Abandoned, Writer
 from ._states import WebSocketState, WebSocketStatistics, status
 from ._types import Message, Receive, Scope, Send
 from .datastructures import URL, Headers, QueryParams
@@ -50,6 +51,8 @@ _YIELD_EVERY = 16
 
 #: RFC 6455 7.4: the defined codes an endpoint may send, and the registered/private ranges.
 _SENDABLE_CODES = SENDABLE_CLOSE_CODES
+
+_CONNECTING = WebSocketState.CONNECTING
 
 
 def _is_type(candidate: Any) -> bool:
@@ -92,7 +95,15 @@ class WebSocket(Inbound):
     frames as ``bytes``; :meth:`send` sends a ``str`` as text and ``bytes`` as binary.
     """
 
-    __slots__ = ("_send", "_send_waiters", "_sending", "scope")
+    __slots__ = (
+        "_close_handed",
+        "_outbound",
+        "_send",
+        "_send_waiters",
+        "_sending",
+        "_writer",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -111,6 +122,11 @@ class WebSocket(Inbound):
         self._send = send
         self._sending = False
         self._send_waiters: trio.lowlevel.ParkingLot | None = None
+        # Where the writer task runs once accepted (the app's, set by the session); without
+        # one, messages go to the server from the sending task itself.
+        self._outbound: trio.Nursery | None = None
+        self._writer: Writer | None = None
+        self._close_handed = False  # a websocket.close went to the server's send inline
 
     # -- facts about the connection ------------------------------------------------------
 
@@ -305,8 +321,9 @@ class WebSocket(Inbound):
         model, a dataclass, a ``TypedDict``, ``list[Product]`` ...), validated into it.
 
         ``loads`` (positional or by name, as before) is a parser of your own, used instead of
-        the standard one. Raises ``WebSocketInvalidData`` (left unhandled: close code 1007) when
-        the message is not JSON, and its subclass ``WebSocketValidationError`` (whose ``errors``
+        the standard one. Raises ``WebSocketInvalidData`` (left unhandled: close code 1007, with
+        a reason in plain words) when the message is not JSON (nested past 128 levels, ``NaN`` and
+        ``Infinity`` included), and its subclass ``WebSocketValidationError`` (whose ``errors``
         say why) when it is not of the type. The type's validator is made once and reused.
         """
         data = await self.receive()
@@ -316,10 +333,16 @@ class WebSocket(Inbound):
                 return validation.parse_json(validator, data)
             except pydantic.ValidationError as exc:
                 raise WebSocketValidationError(validation.error_detail(exc)) from None
+        if loads is None:
+            try:
+                return validation.loads(data)
+            except ValueError as exc:  # JSONError: its message is plain and meant for clients
+                raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from None
         try:
-            return (loads or validation.loads)(data)
-        except ValueError as exc:
-            raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from exc
+            return loads(data)
+        except (ValueError, RecursionError) as exc:
+            # Another parser's wording is its own: the client gets a plain reason.
+            raise WebSocketInvalidData("Invalid JSON message") from exc
 
     @overload
     def iter_json(self, kind: type[_T], /) -> AsyncIterator[_T]: ...
@@ -433,17 +456,36 @@ class WebSocket(Inbound):
             if self._state is WebSocketState.CONNECTED:
                 self._state = WebSocketState.CLOSED
                 self._close_code, self._close_reason = code, reason
+            if self._writer is not None:
+                # Queued, so it will go out (unless the client is given up on): closed now,
+                # and back to the caller once the frame is out.
+                await self._writer.wait_flushed()
         else:
             await trio.lowlevel.checkpoint()
 
     # -- ending ------------------------------------------------------------------------------
 
-    async def _going_away(self, code: int = status.WS_1001_LEAVING) -> None:
-        """Server shutdown: send a close frame now, and treat it like the client leaving."""
+    async def _going_away(
+        self, code: int = status.WS_1001_LEAVING, reason: str = "", bound: float = 1.0
+    ) -> None:
+        """Close now with ``code`` (server shutdown, idle timeout) and treat it like the client
+        leaving. A client that does not take the close frame within ``bound`` seconds is given
+        up on (the session can end; the server closes the socket)."""
         if self._state is WebSocketState.CONNECTED:
-            with trio.move_on_after(1), contextlib.suppress(WebSocketDisconnect):
-                await self._send_message({"type": "websocket.close", "code": code})
-            self._disconnected(code, "")
+            with trio.move_on_after(bound), contextlib.suppress(WebSocketDisconnect):
+                message: Message = {"type": "websocket.close", "code": code, "reason": reason}
+                await self._send_message(message)
+            # Before the client's answer can arrive: the handler sees our code, not its.
+            self._disconnected(code, reason)
+            if self._writer is not None:
+                await self._writer.flush(bound)
+
+    def _give_up(self, code: int, reason: str) -> None:
+        """The client does not take what we send (the send timeout): stop writing to it, and
+        wake everyone who waits on it with ``WebSocketDisconnect(code, reason)``."""
+        if self._writer is not None:
+            self._writer.abandon()
+        self._disconnected(code, reason)
 
     async def _finish(self, code: int = status.WS_1000_OK, reason: str = "") -> None:
         """The handler is done: refuse a handshake never finished, close an open socket."""
@@ -452,6 +494,44 @@ class WebSocket(Inbound):
         elif self._state is WebSocketState.CONNECTED:
             with contextlib.suppress(WebSocketDisconnect):  # gone meanwhile: nothing owed
                 await self.close(code, reason)
+
+    async def _seal(self, bound: float) -> None:
+        """The session ends: make sure the server has had a ``websocket.close`` without ever
+        waiting on a write the client blocks.
+
+        What the writer still holds gets ``bound`` seconds to go out; past that the client is
+        given up on. If no close reached the server (the client left, or was given up on), one
+        is handed to it from a cancelled scope: Hypercorn then marks the socket closed without
+        writing, so that once we return it closes the connection instead of writing a 1011
+        behind the stuck write.
+        """
+        if self._state is WebSocketState.CONNECTING or self._state is WebSocketState.REFUSED:
+            return
+        writer = self._writer
+        if writer is not None:
+            if not writer.flushed:
+                await writer.flush(bound)
+            writer.finish()
+            if writer.close_handed:
+                return
+        if self._close_handed:
+            return
+        with trio.CancelScope() as handed:
+            handed.cancel()
+            code = self._close_code or status.WS_1011_INTERNAL_ERROR
+            await self._send({"type": "websocket.close", "code": code})
+
+    def _release(self) -> None:
+        """Take whatever the server queued for us, without blocking: the very last step of a
+        session, so that the server's own last message (its disconnect) finds room."""
+        server = channel_of(self._receive)
+        if server is None:
+            return
+        while True:
+            try:
+                server.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
 
     async def _send_message(self, message: Message) -> None:
         # The server's send normally yields to the scheduler, so this does not on every call.
@@ -464,6 +544,17 @@ class WebSocket(Inbound):
             await trio.lowlevel.checkpoint()
         else:
             await trio.lowlevel.checkpoint_if_cancelled()
+        writer = self._writer
+        if writer is None and self._outbound is not None and self._state is not _CONNECTING:
+            writer = self._start_writer()
+        if writer is not None:
+            try:
+                await writer.put(message)
+            except Abandoned:
+                if self._state is WebSocketState.CONNECTED:
+                    self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
+                raise self._end() from None
+            return
         # A FIFO lock around the server's send, with its parking lot made on first contention
         # (most sockets never have two senders, and idle sockets should cost little).
         if self._sending:
@@ -473,6 +564,8 @@ class WebSocket(Inbound):
         else:
             self._sending = True
         try:
+            if message["type"] == "websocket.close":
+                self._close_handed = True
             await self._send(message)
         except (OSError, trio.BusyResourceError) as exc:
             # BusyResourceError: our sends take turns (above), so another task of the server's
@@ -484,6 +577,18 @@ class WebSocket(Inbound):
                 self._send_waiters.unpark()
             else:
                 self._sending = False
+
+    def _start_writer(self) -> Writer | None:
+        """The first send after accept: start the writer task (see ``_outbound.py``)."""
+        assert self._outbound is not None
+        writer = Writer(self._send, self._max_queue)
+        try:
+            writer.start(self._outbound)
+        except RuntimeError:  # the app is shutting down: its nursery takes no new tasks
+            self._outbound = None
+            return None
+        self._writer = writer
+        return writer
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
