@@ -168,9 +168,12 @@ class Writer:
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 pass
             except Exception as exc:
-                # OSError: the client is gone (the session learns it from the server). Anything
-                # else is a bug (ours or the server's): logged, and this client is given up.
-                if not isinstance(exc, OSError):
+                # OSError: the client is gone (the session learns it from the server).
+                # BusyResourceError: Hypercorn is shutting the socket (its send_eof holds the
+                # stream while the client's close is answered), so the connection is ending.
+                # Anything else is a bug (ours or the server's): logged, and this client is
+                # given up.
+                if not isinstance(exc, OSError | trio.BusyResourceError):
                     logger.error("Error writing to a WebSocket", exc_info=exc)
                 self.failed = True
                 self._from_session.close()
