@@ -165,6 +165,55 @@ async def test_a_request_with_both_content_length_and_chunked_is_refused_and_clo
         while data := await stream.receive_some(65536):
             received += data
         await stream.aclose()
-    assert received.startswith(b"HTTP/1.1 400 ")
-    assert b"connection: close" in received.lower()
-    assert received.count(b"HTTP/1.1 ") == 1
+    # The smuggled GET is never answered. Whether the POST's own 400 goes out first depends on
+    # when Hypercorn reads the pipelined bytes: it may close the connection before the app's
+    # answer is written (seen in about half the runs), which is as safe.
+    assert received.count(b"HTTP/1.1 ") <= 1, received
+    if received:
+        assert received.startswith(b"HTTP/1.1 400 "), received
+        assert b"connection: close" in received.lower()
+
+
+async def test_both_content_length_and_transfer_encoding_is_a_400_that_closes() -> None:
+    """In process, where nothing races the answer: 400 with ``Connection: close``."""
+    from trio_apistar import ASyncApp, Route, http
+
+    def upload(body: http.Body) -> dict[str, int]:
+        return {"size": len(body)}
+
+    app = ASyncApp([Route("/upload", "POST", upload)])
+    sent: list[dict[str, object]] = []
+    messages = [{"type": "http.request", "body": b"0\r\n\r\n", "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if messages:
+            return messages.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"x"),
+            (b"content-length", b"5"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    with trio.fail_after(5):
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    start = sent[0]
+    assert start["status"] == 400
+    assert (b"connection", b"close") in start["headers"]  # type: ignore[operator]
