@@ -192,3 +192,15 @@ def test_broadcast_table_has_ratios_to_the_peer(tmp_path: Path) -> None:
     table = broadcast.write_report(tmp_path)
     assert "| memory | trio_apistar | 20.0 | 20.0\u201320.0 | 1 | \u00d72.00 |" in table
     assert (tmp_path / "table.md").read_text() == table
+
+
+def test_soak_run_smoke(tmp_path: Path) -> None:
+    """The soak run with tiny numbers (the real one: ``python -m benchmarks.soak``)."""
+    from benchmarks import soak
+
+    argv = ["--sockets", "10", "--seconds", "0.5", "--cycles", "40", "--held", "2"]
+    argv += ["--concurrency", "10", "--rounds", "1", "--no-pin", "--out", str(tmp_path / "s.md")]
+    text = soak.main(argv)
+    assert "| **messages lost** | **0** |" in text
+    assert "| client errors | 0 |" in text
+    assert (tmp_path / "s.md").read_text() == text

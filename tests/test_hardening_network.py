@@ -6,6 +6,7 @@ worker to be back at that baseline, or for the answer a well-behaved client is o
 """
 
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,21 @@ async def test_sigterm_finishes_within_the_graceful_timeout_despite_a_client_not
     assert closed.value.reason.code == 1001  # the well-behaved client got its close frame
     assert server.process.returncode == 0
     print(f"shutdown took {took:.2f} s with graceful_timeout={graceful}")
+
+
+async def test_sigterm_finishes_despite_an_http_client_not_reading_its_response() -> None:
+    with run_hypercorn(APP, "--graceful-timeout", "1", cwd=ROOT) as server:
+        with trio.fail_after(15):
+            sock = trio.socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            await sock.connect(("127.0.0.1", server.port))
+            stuck = trio.SocketStream(sock)
+            await stuck.send_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            await trio.sleep(0.5)  # the 8 MiB response's writes block by now
+            server.process.send_signal(signal.SIGTERM)
+            await trio.to_thread.run_sync(server.process.wait, abandon_on_cancel=True)
+            await stuck.aclose()
+    assert server.process.returncode == 0
 
 
 async def test_app_serve_shutdown_finishes_despite_a_client_not_reading() -> None:

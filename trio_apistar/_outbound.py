@@ -147,9 +147,12 @@ class Writer:
         with self._scope:
             try:
                 while True:
-                    try:
-                        message = receive.receive_nowait()
-                    except trio.WouldBlock:
+                    if self.queued - self.written > 0:  # (no exception when it is empty)
+                        try:
+                            message = receive.receive_nowait()
+                        except trio.WouldBlock:
+                            message = await receive.receive()  # queued by a blocked sender
+                    else:
                         self._wake_flushed()
                         message = await receive.receive()
                     if self.close_handed:

@@ -6,7 +6,8 @@
   as JSON ``{"detail": ...}``, and so does a ``BroadcastError`` with its ``status_code`` (503
   while Redis is away); anything else is a logged 500 with no internals in the body, after
   the ``on_error`` hooks;
-* ``deliver`` sends that response, unless the handler answered through the raw ASGI send;
+* ``deliver`` sends that response, unless the handler answered through the raw ASGI send (a
+  large or streamed body from a writer task of the app: ``send_response``);
 * ``respond`` is both (a ``StreamingResponse`` may go to a ``stream`` function instead, which
   sends it under a watch).
 
@@ -18,7 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import trio
+
 from ._disconnect import Exchange
+from ._outbound import Abandoned, Writer
 from ._types import ASGIScope, ASGISend, Send
 from .context import AppContext
 from .exceptions import BroadcastError, HTTPException
@@ -32,6 +36,7 @@ __all__ = [
     "outcome",
     "ready",
     "respond",
+    "send_response",
     "server_error",
     "to_response",
 ]
@@ -136,6 +141,41 @@ async def ready(response: Response, error: Exception | None) -> tuple[Response, 
     return response, error
 
 
+#: Bodies up to this size are written inline: Linux's initial socket send buffer takes them
+#: whole whether or not the client reads.
+_INLINE_BODY = 16 * 1024
+
+
+async def send_response(ctx: AppContext, response: Response, send: Send) -> None:
+    """Send ``response``; a large or streamed one from a writer task of the app.
+
+    Hypercorn's socket writes cannot be interrupted, and it closes a connection only once the
+    app has returned: a task writing a body its client does not read could never finish, nor
+    could shutdown. From a writer (``_outbound.py``) the exchange can be cancelled (the client
+    left, the server shuts down) and return, and the server then closes the connection under
+    the stuck write. A body that fits the socket's initial send buffer is written inline.
+    """
+    outbound = ctx.outbound
+    if outbound is None or (
+        not isinstance(response, StreamingResponse) and len(response.body) <= _INLINE_BODY
+    ):
+        await response.send(send)
+        return
+    writer = Writer(send, 1)
+    writer.start(outbound)
+    try:
+        try:
+            await response.send(writer.put)
+        except Abandoned:
+            await trio.lowlevel.checkpoint()  # the writer failed: the server said why
+        await writer.wait_flushed()
+    except BaseException:
+        writer.abandon()  # cancelled (client gone, shutdown) or failed: leave it behind
+        raise
+    finally:
+        writer.finish()
+
+
 async def deliver(
     ctx: AppContext,
     plan: RoutePlan,
@@ -149,7 +189,7 @@ async def deliver(
     if ASGISend in plan.uses and state[Exchange].started:
         return error  # the handler answered through ASGISend itself
     try:
-        await response.send(send)
+        await send_response(ctx, response, send)
     except Exception as exc:
         # A header value that is not latin-1 (set after the response was made), a streaming
         # body that failed part-way: logged and reported like any handler error.

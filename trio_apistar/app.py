@@ -74,6 +74,14 @@ class ASyncApp:
     before the ``on_startup`` functions, stopped after the ``on_shutdown`` ones); handlers,
     hooks, components and lifespan functions get it by annotating ``broadcast: Broadcast``.
     Raises ``ConfigurationError`` for anything that cannot be resolved.
+
+    The limits on clients (docs/deployment.md, "Limits and timeouts"): ``max_body_size`` and
+    ``body_timeout`` (413, 408), ``websocket_max_message_size`` (1009), ``websocket_queue_size``
+    (messages held each way before backpressure), ``websocket_send_timeout`` (a client that
+    takes nothing we send for that long is given up on), ``websocket_idle_timeout`` (a client
+    that sends nothing for that long is closed with 1001) and ``max_websockets`` (503 past it;
+    ``"auto"`` is half the process's file-descriptor limit). ``None`` lifts a timeout or limit;
+    anything not positive is a ``ValueError``.
     """
 
     def __init__(

@@ -118,6 +118,11 @@ def files(path: str) -> dict[str, str]:
     return {"path": path}
 
 
+def big() -> http.Response:
+    """A body far larger than socket buffers hold."""
+    return http.Response(b"x" * (8 * 1024 * 1024), media_type="application/octet-stream")
+
+
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -136,6 +141,7 @@ app = ASyncApp(
         Route("/parse", "POST", parse),
         Route("/items/{name}", "GET", item),
         Route("/files/{+path}", "GET", files),
+        Route("/big", "GET", big),
         Route("/health", "GET", health),
     ],
     max_body_size=16 * 1024,
