@@ -4,8 +4,9 @@
 same Hypercorn command line as the other benchmarks, server on core 0 and this client on core 1,
 then:
 
-1. **echo**: ``--sockets`` (1,000) WebSockets at once, each in a closed loop of numbered
-   messages for ``--seconds`` (30), each echo checked; then each closes cleanly;
+1. **echo**: ``--sockets`` (1,000) WebSockets opened, then all of them at once sending a
+   numbered message every ``--every`` (0.5) seconds for ``--seconds`` (30), each echo checked;
+   then each closes cleanly;
 2. **churn**: ``--cycles`` (10,000) connections, ``--concurrency`` (100) at a time, in turn: a
    clean close, a FIN without a close frame, a TCP reset, and a non-reader (64 KiB messages it
    never reads, then gone); meanwhile ``--held`` (50) non-readers that stay connected without
@@ -116,12 +117,13 @@ class Tally:
         self.errors[f"{type(exc).__name__}: {exc}"[:80]] += 1
 
 
-async def echo_loop(port: int, index: int, deadline: float, tally: Tally) -> None:
-    try:
-        client = await Client.connect(port)
-    except (OSError, RuntimeError, EOFError, trio.BrokenResourceError) as exc:
-        tally.error(exc)
-        return
+async def echo_loop(
+    client: Client, index: int, start: trio.Event, deadline: float, every: float, tally: Tally
+) -> None:
+    """Once every socket is open: a numbered message every ``every`` seconds, each echo
+    checked, until ``deadline``; then the close handshake."""
+    await start.wait()
+    await trio.sleep(every * (index % 100) / 100)  # spread the sockets over the interval
     n = 0
     try:
         while trio.current_time() < deadline:
@@ -137,6 +139,7 @@ async def echo_loop(port: int, index: int, deadline: float, tally: Tally) -> Non
                 tally.counts["wrong"] += 1
             tally.counts["echoed"] += 1
             n += 1
+            await trio.sleep(every)
         await client.close()
         tally.counts["closed"] += 1
     except (OSError, EOFError, trio.BrokenResourceError) as exc:
@@ -194,8 +197,21 @@ async def soak(port: int, pid: int, options: argparse.Namespace) -> dict[str, An
     await trio.sleep(1)
     baseline = await worker_stats(port, pid)
     echo = Tally()
-    ramp = options.sockets / 200  # connect 100 every half second, within the server's backlog
-    deadline = trio.current_time() + ramp + options.seconds
+    clients: list[Client] = []
+    limiter = trio.CapacityLimiter(50)  # handshakes at a time, within the server's backlog
+
+    async def connect() -> None:
+        async with limiter:
+            try:
+                clients.append(await Client.connect(port))
+            except (OSError, RuntimeError, EOFError, trio.BrokenResourceError) as exc:
+                echo.error(exc)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(options.sockets):
+            nursery.start_soon(connect)
+    start = trio.Event()
+    deadline = trio.current_time() + options.seconds
     peak: dict[str, int] = {}
 
     async def sample() -> None:
@@ -208,10 +224,9 @@ async def soak(port: int, pid: int, options: argparse.Namespace) -> dict[str, An
     started = time.monotonic()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sample)
-        for index in range(options.sockets):
-            nursery.start_soon(echo_loop, port, index, deadline, echo)
-            if index % 100 == 99:
-                await trio.sleep(0.5)
+        for index, client in enumerate(clients):
+            nursery.start_soon(echo_loop, client, index, start, deadline, options.every, echo)
+        start.set()
     echo_seconds = time.monotonic() - started
     after_echo = await settled(port, pid, baseline, 30)
 
@@ -265,7 +280,11 @@ def table(result: dict[str, Any], options: argparse.Namespace, log: str) -> str:
     lost += churn.counts["sent"] - churn.counts["echoed"]
     server_errors = sum("Traceback" in line or "ERROR" in line for line in log.splitlines())
     rows = [
-        ("echo: sockets / seconds", f"{options.sockets} / {result['echo_seconds']:.0f}"),
+        (
+            "echo: sockets open at once / seconds / a message every",
+            f"{result['peak'].get('websockets', 0):,} / {result['echo_seconds']:.0f} / "
+            f"{options.every} s",
+        ),
         ("echo: messages sent / echoed", f"{echo.counts['sent']:,} / {echo.counts['echoed']:,}"),
         ("echo: wrong echoes, clean closes", f"{echo.counts['wrong']}, {echo.counts['closed']}"),
         (
@@ -311,6 +330,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--every", type=float, default=0.5, help="seconds between messages")
     parser.add_argument("--cycles", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--held", type=int, default=50)
