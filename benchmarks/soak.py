@@ -8,10 +8,11 @@ then:
    numbered message every ``--every`` (0.5) seconds for ``--seconds`` (30), each echo checked;
    then each closes cleanly;
 2. **churn**: ``--cycles`` (10,000) connections, ``--concurrency`` (100) at a time, in turn: a
-   clean close, a FIN without a close frame, a TCP reset, and a non-reader (64 KiB messages it
-   never reads, then gone); meanwhile ``--held`` (50) non-readers that stay connected without
-   reading, which only the app's send timeout can let go of. ``--rounds`` (2) such rounds, so
-   that memory can be seen to level off rather than grow.
+   clean close, a FIN without a close frame, a TCP reset, and a non-reader (64 KiB messages
+   until its writes stall, their echoes never read, then a reset: the case that used to
+   deadlock a connection for good); meanwhile ``--held`` (50) non-readers that stay
+   connected without reading, which only the app's send timeout can let go of. ``--rounds``
+   (2) such rounds, so that memory can be seen to level off rather than grow.
 
 Measured from inside the worker (``/stats``: file descriptors, live trio tasks, open
 WebSockets) and from ``/proc`` (RSS), at the start, after each phase once it settled: every
@@ -97,7 +98,7 @@ class Client:
         self.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.stream.socket.close()
 
-    async def flood(self, count: int = 8) -> None:
+    async def flood(self, count: int = 30) -> None:
         """Send ``count`` 64 KiB messages, giving up on any that would block for long."""
         for _ in range(count):
             with trio.move_on_after(0.2) as stalled:
@@ -168,17 +169,20 @@ async def churn_one(port: int, kind: str, tally: Tally) -> None:
         tally.error(exc)
 
 
-async def worker_stats(port: int, pid: int) -> dict[str, int]:
-    """The worker's own report, over a fresh HTTP/1.1 connection, plus its RSS."""
+async def worker_stats(port: int, pid: int, trim: bool = False) -> dict[str, int]:
+    """The worker's own report, over a fresh HTTP/1.1 connection (``trim``: after a garbage
+    collection and ``malloc_trim``, see the app's ``stats``)."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(b"GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    query = "?trim=true" if trim else ""
+    request = f"GET /stats{query} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    await stream.send_all(request.encode())
     response = b""
     while data := await stream.receive_some(65536):
         response += data
     await stream.aclose()
     stats: dict[str, int] = json.loads(response.split(b"\r\n\r\n", 1)[1])
     stats["fds"] -= 1  # this request's own connection
-    stats["rss_kib"] = procstat.rss_bytes(pid) // 1024
+    stats.setdefault("rss_kib", procstat.rss_bytes(pid) // 1024)
     return stats
 
 
@@ -189,13 +193,13 @@ async def settled(port: int, pid: int, baseline: dict[str, int], wait: float) ->
         stats = await worker_stats(port, pid)
         back = all(stats[key] <= baseline[key] for key in ("fds", "tasks", "websockets"))
         if back or trio.current_time() > deadline:
-            return stats
+            return await worker_stats(port, pid, trim=True)
         await trio.sleep(0.5)
 
 
 async def soak(port: int, pid: int, options: argparse.Namespace) -> dict[str, Any]:
     await trio.sleep(1)
-    baseline = await worker_stats(port, pid)
+    baseline = await worker_stats(port, pid, trim=True)
     echo = Tally()
     clients: list[Client] = []
     limiter = trio.CapacityLimiter(50)  # handshakes at a time, within the server's backlog
@@ -309,16 +313,20 @@ def table(result: dict[str, Any], options: argparse.Namespace, log: str) -> str:
         "| --- | ---: | ---: | ---: |" + " ---: |" * len(rounds),
     ]
     for key, name in (
-        ("rss_kib", "RSS (MiB)"),
+        ("rss_kib", "RSS (MiB; at rest: after gc and malloc_trim)"),
+        ("blocks", "Python allocated blocks (thousands)"),
+        ("websocket_objects", "WebSocket objects alive (at rest)"),
         ("fds", "file descriptors"),
         ("tasks", "live trio tasks"),
         ("websockets", "open WebSockets"),
     ):
-        values = [s.get(key, 0) for s in (base, peak, after_echo, *rounds)]
+        values = [s.get(key) for s in (base, peak, after_echo, *rounds)]
         if key == "rss_kib":
-            cells = [f"{v / 1024:.1f}" for v in values]
+            cells = [f"{v / 1024:.1f}" if v is not None else "n/a" for v in values]
+        elif key == "blocks":
+            cells = [f"{v / 1000:,.0f}" if v is not None else "n/a" for v in values]
         else:
-            cells = [f"{v:,}" for v in values]
+            cells = [f"{v:,}" if v is not None else "n/a" for v in values]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for title, errors in (("echo", echo.errors), ("churn", churn.errors)):
         for message, count in errors.most_common(5):

@@ -8,11 +8,13 @@ reads again, closes, half-closes, resets), with any handler:
 * the connection always ends, within the timeouts (a deadlock would hang: ``fail_after``);
 * every accepted socket ends with exactly one close: the app's (handed to the server before it
   returns, never a second one, never a message after it) or the client's;
-* no task outlives its connection (the app's writer tasks are gone once it ended);
+* no task outlives its connection (the app's writer tasks are gone once it ended), and nothing
+  keeps its ``WebSocket`` alive;
 * memory stays bounded: the server's queue never holds more than its 10 messages, and the app
   holds at most ``websocket_queue_size`` (+1 in hand) messages for a client.
 """
 
+import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,6 +177,9 @@ async def _scenario(handler: str, actions: list[Any], ending: str, queue_size: i
                     connection.client_reset()
             await trio.sleep(0.5)  # the writer task ends once the socket is closed
             assert len(outbound.child_tasks) == baseline, "a task outlived its connection"
+            gc.collect()
+            holders = gc.get_referrers(connection.scope)  # (in C: cheaper than a Python scan)
+            assert not [o for o in holders if isinstance(o, WebSocket)], "a WebSocket outlived it"
             await shutdown.send({"type": "lifespan.shutdown"})
     wire = connection.wire
     assert connection.app_error is None, repr(connection.app_error)

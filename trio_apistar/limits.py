@@ -56,12 +56,24 @@ async def watch_limits(
     seen: dict[WebSocket, _Seen] = {}
     while True:
         await trio.sleep(period)
-        now = trio.current_time()
-        for ws in list(sockets):
-            _look(ws, seen, now, send_timeout, idle_timeout, nursery)
-        if len(seen) > len(sockets):
-            for gone in seen.keys() - sockets:
-                del seen[gone]
+        # In a function of its own: a loop variable here would keep the last socket (and all
+        # it refers to) alive while this sleeps.
+        _look_at_all(sockets, seen, trio.current_time(), send_timeout, idle_timeout, nursery)
+
+
+def _look_at_all(
+    sockets: set[WebSocket],
+    seen: dict[WebSocket, _Seen],
+    now: float,
+    send_timeout: float | None,
+    idle_timeout: float | None,
+    nursery: trio.Nursery,
+) -> None:
+    for ws in list(sockets):
+        _look(ws, seen, now, send_timeout, idle_timeout, nursery)
+    if len(seen) > len(sockets):
+        for gone in seen.keys() - sockets:
+            del seen[gone]
 
 
 def _arrived(ws: WebSocket) -> int:
