@@ -53,27 +53,23 @@ async def watch_limits(
     if not timeouts:
         await trio.sleep_forever()
     period = min(_MAX_PERIOD, min(timeouts) / 4)
-    seen: dict[WebSocket, _Seen] = {}
     while True:
         await trio.sleep(period)
         # In a function of its own: a loop variable here would keep the last socket (and all
-        # it refers to) alive while this sleeps.
-        _look_at_all(sockets, seen, trio.current_time(), send_timeout, idle_timeout, nursery)
+        # it refers to) alive while this sleeps. (What the watch saw of a socket is kept on
+        # the socket, so it goes with it.)
+        _look_at_all(sockets, trio.current_time(), send_timeout, idle_timeout, nursery)
 
 
 def _look_at_all(
     sockets: set[WebSocket],
-    seen: dict[WebSocket, _Seen],
     now: float,
     send_timeout: float | None,
     idle_timeout: float | None,
     nursery: trio.Nursery,
 ) -> None:
     for ws in list(sockets):
-        _look(ws, seen, now, send_timeout, idle_timeout, nursery)
-    if len(seen) > len(sockets):
-        for gone in seen.keys() - sockets:
-            del seen[gone]
+        _look(ws, now, send_timeout, idle_timeout, nursery)
 
 
 def _arrived(ws: WebSocket) -> int:
@@ -86,7 +82,6 @@ def _arrived(ws: WebSocket) -> int:
 
 def _look(
     ws: WebSocket,
-    seen: dict[WebSocket, _Seen],
     now: float,
     send_timeout: float | None,
     idle_timeout: float | None,
@@ -95,9 +90,9 @@ def _look(
     writer = ws._writer
     written = writer.written if writer is not None else 0
     activity = _arrived(ws)
-    last = seen.get(ws)
+    last: _Seen | None = ws._seen
     if last is None:
-        seen[ws] = _Seen(activity, written, now)
+        ws._seen = _Seen(activity, written, now)
         return
     # A stalled writer is given up on in any state: the close frame of a socket we closed can
     # stall too, and the session waits for it.

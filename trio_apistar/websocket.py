@@ -98,6 +98,7 @@ class WebSocket(Inbound):
     __slots__ = (
         "_close_handed",
         "_outbound",
+        "_seen",
         "_send",
         "_send_waiters",
         "_sending",
@@ -127,6 +128,7 @@ class WebSocket(Inbound):
         self._outbound: trio.Nursery | None = None
         self._writer: Writer | None = None
         self._close_handed = False  # a websocket.close went to the server's send inline
+        self._seen: Any = None  # what the limits watch last saw of it (limits.py)
 
     # -- facts about the connection ------------------------------------------------------
 
