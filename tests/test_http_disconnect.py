@@ -12,26 +12,13 @@ from typing import Any
 
 import pytest
 import trio
+from task_counter import TaskCounter
 
 from trio_apistar import ASyncApp, Route
 from trio_apistar.http import StreamingResponse
 from trio_apistar.test import TestClient
 
 Message = dict[str, Any]
-
-
-class _Spawned(trio.abc.Instrument):
-    """Every task spawned, and every task that exited, while installed."""
-
-    def __init__(self) -> None:
-        self.spawned: list[trio.lowlevel.Task] = []
-        self.exited: list[trio.lowlevel.Task] = []
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.spawned.append(task)
-
-    def task_exited(self, task: trio.lowlevel.Task) -> None:
-        self.exited.append(task)
 
 
 class _Request:
@@ -108,7 +95,7 @@ async def test_a_handler_that_never_yields_starts_no_task(handler: Any) -> None:
     app = ASyncApp([Route("/", "GET", handler)])
     async with TestClient(app):  # the lifespan runs, as under Hypercorn
         request = _Request("/")
-        instrument = _Spawned()
+        instrument = TaskCounter()
         trio.lowlevel.add_instrument(instrument)
         try:
             with trio.fail_after(5):
@@ -126,7 +113,7 @@ async def test_a_handler_that_yields_gets_one_watcher_that_ends_with_the_request
 ) -> None:
     app = ASyncApp([Route("/", "GET", yields_once)])
     request = _Request("/", channel)
-    instrument = _Spawned()
+    instrument = TaskCounter()
 
     async def serve_one() -> None:
         trio.lowlevel.add_instrument(instrument)
@@ -155,25 +142,18 @@ async def long_poll_app(log: list[str]) -> ASyncApp:
             log.append("long-poll finally")
         return {}  # pragma: no cover
 
-    async def stream() -> StreamingResponse:
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                yield b"first"
-                await trio.sleep_forever()
-            finally:
-                log.append("stream finally")
+    async def chunks(event: str) -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            await trio.sleep_forever()
+        finally:
+            log.append(event)
 
-        return StreamingResponse(chunks())
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(chunks("stream finally"))
 
     def streams_at_once() -> StreamingResponse:  # an inline route whose body blocks
-        async def chunks() -> AsyncIterator[bytes]:
-            try:
-                yield b"first"
-                await trio.sleep_forever()
-            finally:
-                log.append("inline stream finally")
-
-        return StreamingResponse(chunks())
+        return StreamingResponse(chunks("inline stream finally"))
 
     return ASyncApp(
         [

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from task_counter import TaskCounter
 
 from trio_apistar import ASyncApp, Route, WebSocket
 from trio_apistar.exceptions import WebSocketDisconnect
@@ -19,40 +20,19 @@ from trio_apistar.test import TestClient
 Message = dict[str, Any]
 
 
-class _Tasks(trio.abc.Instrument):
-    """Every task spawned, and every task that exited, while installed."""
+class _Tasks(TaskCounter):
+    """Tasks counted, and the nurseries the session's task had open while it was blocked."""
 
     def __init__(self) -> None:
-        self.spawned: list[trio.lowlevel.Task] = []
-        self.exited: list[trio.lowlevel.Task] = []
-        #: How many nurseries the session's task had open while its handler was blocked.
+        super().__init__()
         self.session_nurseries = -1
-
-    def task_spawned(self, task: trio.lowlevel.Task) -> None:
-        self.spawned.append(task)
-
-    def task_exited(self, task: trio.lowlevel.Task) -> None:
-        self.exited.append(task)
 
 
 class _Client:
     """One WebSocket connection as the server hands it to the app."""
 
     def __init__(self, channel: bool = True, answers_close: bool = True) -> None:
-        self.scope: Message = {
-            "type": "websocket",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "scheme": "ws",
-            "path": "/ws",
-            "raw_path": b"/ws",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-            "subprotocols": [],
-        }
+        self.scope: Message = {"type": "websocket", "path": "/ws", "headers": []}
         self._to_app, self._inbox = trio.open_memory_channel[Message](10)
         self._to_app.send_nowait({"type": "websocket.connect"})
         self._channel = channel
@@ -90,6 +70,21 @@ class _Client:
 
     def send(self, message: Message) -> None:
         self._to_app.send_nowait(message)
+
+
+def _watching_app(log: list[str]) -> ASyncApp:
+    """An app whose handler waits for the client to leave in a ``cancel_on_disconnect()``
+    block (so a reader task runs), then logs the close code."""
+
+    async def watching(ws: WebSocket) -> None:
+        await ws.connect()
+        try:
+            with ws.cancel_on_disconnect():
+                await trio.sleep_forever()
+        except WebSocketDisconnect as exc:
+            log.append(f"left {exc.code}")
+
+    return ASyncApp([Route("/ws", "GET", watching)])
 
 
 async def _serve(app: ASyncApp, client: _Client, then: Any) -> _Tasks:
@@ -139,16 +134,7 @@ async def test_a_reader_starts_for_cancel_on_disconnect_and_ends_with_the_sessio
     lifespan: bool, channel: bool
 ) -> None:
     log: list[str] = []
-
-    async def watched(ws: WebSocket) -> None:
-        await ws.connect()
-        try:
-            with ws.cancel_on_disconnect():
-                await trio.sleep_forever()
-        except WebSocketDisconnect as exc:
-            log.append(f"left {exc.code}")
-
-    app = ASyncApp([Route("/ws", "GET", watched)])
+    app = _watching_app(log)
     client = _Client(channel)
     if lifespan:
         async with TestClient(app):
@@ -169,29 +155,20 @@ async def test_a_failing_reader_in_the_app_nursery_is_the_connections_error_only
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     log: list[str] = []
-
-    async def watched(ws: WebSocket) -> None:
-        await ws.connect()
-        try:
-            with ws.cancel_on_disconnect():
-                await trio.sleep_forever()
-        except WebSocketDisconnect:
-            log.append("woken")
-
-    app = ASyncApp([Route("/ws", "GET", watched)])
+    app = _watching_app(log)
     async with TestClient(app):
         broken = _Client()
         with caplog.at_level(logging.ERROR, logger="trio_apistar"):
             # A server breaking ASGI: a second connect makes the reader (in Helpers) raise.
             await _serve(app, broken, lambda: broken.send({"type": "websocket.connect"}))
-        assert log == ["woken"]
+        assert log == ["left 1005"]  # woken as if the client had left
         assert broken.sent[-1] == {"type": "websocket.close", "code": 1011, "reason": ""}
         [record] = [r for r in caplog.records if r.exc_info]
         assert "'websocket.connect'" in str(record.exc_info[1])  # type: ignore[index]
         # The app's Helpers nursery survived: the next connection gets a reader that works.
         second = _Client()
         await _serve(app, second, second.leave)
-    assert log == ["woken", "woken"]
+    assert log == ["left 1005", "left 1001"]
     # It left: no close frame is owed, and none is written (only handed to the server from a
     # cancelled scope, so that Hypercorn marks the socket closed without writing).
     assert [m["type"] for m in second.sent if m["type"] != "websocket.close"] == [
