@@ -142,7 +142,8 @@ def _instructions(stderr: str) -> int:
 
 def _env() -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, PYTHONPATH=path)
+    # A fixed hash seed: the same dict and set layouts in both counted runs.
+    return dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
 
 
 def count(where: str, system: str, path: str, n: int) -> int:
