@@ -10,10 +10,11 @@ the instructions one more operation costs, start-up and warm-up cancelled out. T
   over loopback by a client in this process, one operation at a time (so every operation
   pays its own trip through the event loop: no batching as under ``wrk -c50``).
 
-Operations: ``http`` (``GET /json``, keep-alive) and ``handshake`` (open a WebSocket to
-``/ws``, the client closes it). Only user-space instructions count: system calls (one more
-``epoll_wait`` per extra scheduler pass) do not, so the server rows understate what an extra
-pass costs. Needs ``valgrind`` (``apt-get install valgrind``); about a minute per row.
+Operations: ``http`` (``GET /json``, keep-alive), ``handshake`` (open a WebSocket to ``/ws``,
+the client closes it) and, in process only, ``echo`` (one message echoed on an open socket).
+Only user-space instructions count: system calls (one more ``epoll_wait`` per extra scheduler
+pass) do not, so the server rows understate what an extra pass costs. Needs ``valgrind``
+(``apt-get install valgrind``); about a minute per row.
 """
 
 import argparse
@@ -32,7 +33,14 @@ from typing import Any
 import trio
 
 from .apps import APP_PATHS, HTTP_ONLY
-from .inprocess import check_http, lifespan, load_app, one_handshake, one_http_request
+from .inprocess import (
+    check_http,
+    lifespan,
+    load_app,
+    one_handshake,
+    one_http_request,
+    websocket_cost,
+)
 from .server import REPO_ROOT, free_port
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -43,6 +51,9 @@ _WARM_UP = 50
 async def _run_inprocess(system: str, path: str, n: int) -> None:
     app = load_app(system)
     async with lifespan(app) as state:
+        if path == "echo":
+            await websocket_cost(app, state, _WARM_UP + n)
+            return
         for i in range(_WARM_UP + n):
             if path == "http":
                 sent = await one_http_request(app, state)
@@ -131,7 +142,8 @@ def _instructions(stderr: str) -> int:
 
 def _env() -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, PYTHONPATH=path)
+    # A fixed hash seed: the same dict and set layouts in both counted runs.
+    return dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
 
 
 def count(where: str, system: str, path: str, n: int) -> int:
@@ -204,7 +216,10 @@ def main() -> None:
         for where in args.where.split(","):
             base: float | None = None
             for system in systems:
-                if path == "handshake" and system in HTTP_ONLY:
+                skip = (path != "http" and system in HTTP_ONLY) or (
+                    path == "echo" and where != "inprocess"
+                )
+                if skip:
                     continue
                 value = per_operation(where, system, path, args.small, args.large)
                 if system == "raw":

@@ -120,7 +120,11 @@ async def test_a_session_that_needs_no_helper_starts_no_task() -> None:
 
     async with TestClient(app):  # the lifespan runs, as under Hypercorn
         tasks = await _serve(app, client, talk_then_leave)
-    assert [m.get("text") for m in client.sent if m["type"] == "websocket.send"] == ["hi"]
+    # The client left: the server said so, and is handed nothing more (not even a close).
+    assert [(m["type"], m.get("text")) for m in client.sent] == [
+        ("websocket.accept", None),
+        ("websocket.send", "hi"),
+    ]
     # The session runs in the task it was called in (here: the test's), with no nursery; the
     # one task it needs is the writer its first send started in the app's own nursery
     # (_outbound.py: a write a client blocks must never hold the session).

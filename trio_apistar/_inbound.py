@@ -99,6 +99,7 @@ class Inbound:
         "_received",
         "_send_channel",
         "_sends_in_a_row",
+        "_server_done",
         "_state",
     )
 
@@ -119,6 +120,7 @@ class Inbound:
         self._close_code: int | None = None
         self._close_reason = ""
         self._gone = False  # the client left (or answered our close), or the server goes away
+        self._server_done = False  # the server reported the connection over
         self._closing = False  # a close() is sending its frame
         self._end_error: type[WebSocketDisconnect] = WebSocketDisconnect
         self._disconnect_scopes: set[Cancellable] | None = None
@@ -192,10 +194,7 @@ class Inbound:
                         raise self._end()
                     return data
                 if kind == "websocket.disconnect":
-                    self._disconnected(
-                        message.get("code", status.WS_1005_NO_STATUS),
-                        message.get("reason") or "",
-                    )
+                    self._left(message)
                     raise self._end()
                 raise _unexpected(kind)
         # Cancellation is checked before a message is taken, never after: a message taken is a
@@ -226,6 +225,7 @@ class Inbound:
         # ClosedResourceError: _disconnected() closed our clone. EndOfChannel: the server
         # dropped the connection without a disconnect message.
         if isinstance(exc, trio.EndOfChannel):
+            self._server_done = True
             self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
         return self._end()
 
@@ -290,9 +290,7 @@ class Inbound:
             except (trio.ClosedResourceError, trio.EndOfChannel):
                 return
             if message["type"] == "websocket.disconnect":
-                self._disconnected(
-                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
-                )
+                self._left(message)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -367,9 +365,7 @@ class Inbound:
                     except trio.ClosedResourceError:
                         return  # closed by _disconnected(): the server is going away
                 elif kind == "websocket.disconnect":
-                    self._disconnected(
-                        message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
-                    )
+                    self._left(message)
                     return
                 else:
                     raise _unexpected(kind)  # the session reports it and closes with 1011
@@ -413,9 +409,7 @@ class Inbound:
                     early = self._early = deque()
                 early.append(data)
             elif kind == "websocket.disconnect":
-                self._disconnected(
-                    message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
-                )
+                self._left(message)
                 return False
             else:
                 raise _unexpected(kind)
@@ -428,6 +422,14 @@ class Inbound:
         if self._state is WebSocketState.CONNECTED:
             await self._send_message({"type": "websocket.close", "code": code})
         self._disconnected(code, "")
+
+    def _left(self, message: Message) -> None:
+        """The server reports the client gone (``websocket.disconnect``): it knows the
+        connection is over, so nothing need be handed to it any more."""
+        self._server_done = True
+        self._disconnected(
+            message.get("code", status.WS_1005_NO_STATUS), message.get("reason") or ""
+        )
 
     def _disconnected(self, code: int, reason: str) -> None:
         """The client left, or the server is going away: wake everyone who waits on us."""

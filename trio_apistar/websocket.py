@@ -516,8 +516,8 @@ class WebSocket(Inbound):
             writer.finish()
             if writer.close_handed:
                 return
-        if self._close_handed:
-            return
+        if self._close_handed or self._server_done:
+            return  # the server had its close, or told us the connection is over
         with trio.CancelScope() as handed:
             handed.cancel()
             code = self._close_code or status.WS_1011_INTERNAL_ERROR

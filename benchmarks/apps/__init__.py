@@ -17,7 +17,9 @@ ASGI_SYSTEMS: tuple[str, ...] = (
 )
 
 #: Systems that differ from another only in their HTTP handler: measured on the HTTP rows only.
-HTTP_ONLY: frozenset[str] = frozenset({"trio_apistar_def"})
+HTTP_ONLY: frozenset[str] = frozenset(
+    {"trio_apistar_def", "trio_apistar_awaits", "trio_apistar_yields"}
+)
 
 #: The no-ASGI WebSocket reference, served by trio-websocket's ``serve_websocket``.
 TRIO_WEBSOCKET = "trio_websocket"
@@ -30,6 +32,9 @@ APP_PATHS: dict[str, str] = {
     "raw": "benchmarks.apps.raw_asgi:app",
     "trio_apistar": "benchmarks.apps.trio_apistar_app:app",
     "trio_apistar_def": "benchmarks.apps.trio_apistar_app:app_def",
+    # For benchmarks.icount and benchmarks.inprocess only, not the full run:
+    "trio_apistar_awaits": "benchmarks.apps.trio_apistar_app:app_awaits",
+    "trio_apistar_yields": "benchmarks.apps.trio_apistar_app:app_yields",
     "starlette": "benchmarks.apps.starlette_app:app",
     "quart_trio": "benchmarks.apps.quart_trio_app:app",
 }
