@@ -18,12 +18,23 @@ import trio
 import trio.testing
 
 from .apps import APP_PATHS
-from .inprocess import Message, http_cost, lifespan, load_app, websocket_cost, websocket_scope
+from .inprocess import (
+    Message,
+    handshake_cost,
+    http_cost,
+    lifespan,
+    load_app,
+    websocket_cost,
+    websocket_scope,
+)
+
+_COSTS = {"http": http_cost, "ws": websocket_cost, "handshake": handshake_cost}
+_UNITS = {"http": "req", "ws": "msg", "handshake": "handshake"}
 
 
 async def _drive(system: str, path: str, n: int, profiler: cProfile.Profile) -> None:
     app = load_app(system)
-    cost = http_cost if path == "http" else websocket_cost
+    cost = _COSTS[path]
     async with lifespan(app) as state:
         await cost(app, state, max(1, n // 10))  # warm-up, not profiled
         profiler.enable()
@@ -32,7 +43,7 @@ async def _drive(system: str, path: str, n: int, profiler: cProfile.Profile) -> 
 
 
 def profile(system: str, path: str, n: int) -> pstats.Stats:
-    """Return cProfile statistics of ``n`` in-process requests (``path="http"``) or messages."""
+    """Return cProfile statistics of ``n`` in-process requests, messages or handshakes."""
     profiler = cProfile.Profile()
 
     async def bounded() -> None:
@@ -142,7 +153,7 @@ def main() -> None:
     """Parse the command line, profile and print both rankings."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--system", default="trio_apistar", choices=sorted(APP_PATHS))
-    parser.add_argument("--path", choices=["http", "ws", "idle"], default="http")
+    parser.add_argument("--path", choices=[*_COSTS, "idle"], default="http")
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("--limit", type=int, default=25)
     parser.add_argument("--dump", type=Path, help="also save the raw profile here")
@@ -153,7 +164,7 @@ def main() -> None:
     stats = profile(args.system, args.path, args.n)
     if args.dump is not None:
         stats.dump_stats(args.dump)
-    unit = "req" if args.path == "http" else "msg"
+    unit = _UNITS[args.path]
     for sort in ("tottime", "cumtime"):
         print(f"\n{args.system} {args.path}: top {args.limit} by {sort} (per {unit})")
         print(f"{'own µs':>8} {'cum µs':>8} {'calls':>7}  function")
