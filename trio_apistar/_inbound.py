@@ -26,8 +26,9 @@ Either way:
 * any other ASGI message after accept (a second ``websocket.connect``) is a ``RuntimeError``:
   the server broke the protocol, and dropping the message would hide it.
 
-``Inbound`` is the base class of the public ``WebSocket`` (``websocket.py``), which adds the
-handshake and the send side. It holds the connection's state, because the client leaving
+``Inbound`` is the lowest base class of the public ``WebSocket`` (``websocket.py``):
+``Connection`` (``_connection.py``) adds the send side and the end, ``WebSocket`` the
+handshake and what handlers call. It holds the connection's state, because the client leaving
 changes it; methods are inlined rather than delegated, since an idle socket parks in
 ``receive()`` and every suspended frame is memory per socket.
 """

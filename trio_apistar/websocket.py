@@ -1,8 +1,9 @@
 """The ``WebSocket`` component: a checked state machine over one ASGI WebSocket connection.
 
 This module holds what handlers see: the handshake (``connect``/``accept``/``deny``), the
-typed receives, the send side (one sender at a time, in FIFO order) and ``close``. How
-messages arrive and how the client leaving is noticed lives in ``_inbound.py``, its base class.
+typed receives, ``send`` and ``close``. Below it, in its base classes: how messages go out and
+how a connection ends (``_connection.py``), how messages arrive and how the client leaving is
+noticed (``_inbound.py``); what a message becomes as JSON or a type is ``_messages.py``.
 
 States::
 
@@ -15,18 +16,16 @@ naming the state.
 """
 
 import contextlib
-import typing
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
-import pydantic
 import trio
 
-from . import _json, validation
-from ._inbound import Inbound, channel_of
-from ._outbound import Abandoned, Writer
+from . import _json
+from ._connection import Connection
+from ._messages import JSONMessages, decode_json
 from ._states import WebSocketState, WebSocketStatistics, status
 from ._types import Message, Receive, Scope, Send
 from .datastructures import URL, Headers, QueryParams
@@ -36,7 +35,6 @@ from .exceptions import (
     WebSocketInvalidData,
     WebSocketMessageTooBig,
     WebSocketNotConnected,
-    WebSocketValidationError,
 )
 
 __all__ = ["WebSocket", "WebSocketState", "WebSocketStatistics", "current_session", "status"]
@@ -46,36 +44,8 @@ _T = TypeVar("_T")
 #: The ASGI extension that lets a refused handshake carry an HTTP response of our choosing.
 DENIAL_EXTENSION = "websocket.http.response"
 
-#: Sends in a row (without a blocking receive) after which a send yields to the scheduler.
-_YIELD_EVERY = 16
-
 #: RFC 6455 7.4: the defined codes an endpoint may send, and the registered/private ranges.
 _SENDABLE_CODES = SENDABLE_CLOSE_CODES
-
-_CONNECTING = WebSocketState.CONNECTING
-
-
-def _is_type(candidate: Any) -> bool:
-    """A type to validate into (a class, ``list[X]``, ``X | Y``, ``Annotated[...]``), as opposed
-    to a ``loads`` function."""
-    return isinstance(candidate, type) or typing.get_origin(candidate) is not None
-
-
-class _JSONMessages(AsyncIterator[_T]):
-    """What :meth:`WebSocket.iter_json` returns."""
-
-    __slots__ = ("_kind", "_ws")
-
-    def __init__(self, ws: "WebSocket", kind: Any) -> None:
-        self._ws = ws
-        self._kind = kind
-
-    async def __anext__(self) -> _T:
-        try:
-            message: _T = await self._ws.receive_json(self._kind)
-            return message
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
 
 
 def _spec_version(scope: Scope) -> tuple[int, ...]:
@@ -87,7 +57,7 @@ def _spec_version(scope: Scope) -> tuple[int, ...]:
         return (2, 0)
 
 
-class WebSocket(Inbound):
+class WebSocket(Connection):
     """One WebSocket connection, as handlers see it (``async def chat(ws: WebSocket)``).
 
     Built by the application for each connection; handlers, hooks and components that ask for
@@ -95,16 +65,7 @@ class WebSocket(Inbound):
     frames as ``bytes``; :meth:`send` sends a ``str`` as text and ``bytes`` as binary.
     """
 
-    __slots__ = (
-        "_close_handed",
-        "_outbound",
-        "_seen",
-        "_send",
-        "_send_waiters",
-        "_sending",
-        "_writer",
-        "scope",
-    )
+    __slots__ = ("_seen", "scope")
 
     def __init__(
         self,
@@ -118,16 +79,8 @@ class WebSocket(Inbound):
     ) -> None:
         if scope.get("type") != "websocket":
             raise ValueError(f"A WebSocket needs a 'websocket' scope, not {scope.get('type')!r}")
-        super().__init__(receive, nursery, max_queue, max_message_size)
+        super().__init__(receive, send, nursery, max_queue, max_message_size)
         self.scope = scope
-        self._send = send
-        self._sending = False
-        self._send_waiters: trio.lowlevel.ParkingLot | None = None
-        # Where the writer task runs once accepted (the app's, set by the session); without
-        # one, messages go to the server from the sending task itself.
-        self._outbound: trio.Nursery | None = None
-        self._writer: Writer | None = None
-        self._close_handed = False  # a websocket.close went to the server's send inline
         self._seen: Any = None  # what the limits watch last saw of it (limits.py)
 
     # -- facts about the connection ------------------------------------------------------
@@ -328,23 +281,7 @@ class WebSocket(Inbound):
         ``Infinity`` included), and its subclass ``WebSocketValidationError`` (whose ``errors``
         say why) when it is not of the type. The type's validator is made once and reused.
         """
-        data = await self.receive()
-        if loads is not None and _is_type(loads):
-            validator = validation.adapter(loads)
-            try:
-                return validation.parse_json(validator, data)
-            except pydantic.ValidationError as exc:
-                raise WebSocketValidationError(validation.error_detail(exc)) from None
-        if loads is None:
-            try:
-                return validation.loads(data)
-            except ValueError as exc:  # JSONError: its message is plain and meant for clients
-                raise WebSocketInvalidData(f"Invalid JSON message: {exc}") from None
-        try:
-            return loads(data)
-        except (ValueError, RecursionError) as exc:
-            # Another parser's wording is its own: the client gets a plain reason.
-            raise WebSocketInvalidData("Invalid JSON message") from exc
+        return decode_json(await self.receive(), loads)
 
     @overload
     def iter_json(self, kind: type[_T], /) -> AsyncIterator[_T]: ...
@@ -356,7 +293,7 @@ class WebSocket(Inbound):
         """``async for product in ws.iter_json(Product)``: each message received as ``kind``
         (see :meth:`receive_json`); the iteration stops when the client leaves, and raises
         ``WebSocketValidationError`` for a message not of the type."""
-        return _JSONMessages(self, kind)
+        return JSONMessages(self.receive_json, kind)
 
     def __aiter__(self) -> "WebSocket":
         return self
@@ -467,28 +404,6 @@ class WebSocket(Inbound):
 
     # -- ending ------------------------------------------------------------------------------
 
-    async def _going_away(
-        self, code: int = status.WS_1001_LEAVING, reason: str = "", bound: float = 1.0
-    ) -> None:
-        """Close now with ``code`` (server shutdown, idle timeout) and treat it like the client
-        leaving. A client that does not take the close frame within ``bound`` seconds is given
-        up on (the session can end; the server closes the socket)."""
-        if self._state is WebSocketState.CONNECTED:
-            with trio.move_on_after(bound), contextlib.suppress(WebSocketDisconnect):
-                message: Message = {"type": "websocket.close", "code": code, "reason": reason}
-                await self._send_message(message)
-            # Before the client's answer can arrive: the handler sees our code, not its.
-            self._disconnected(code, reason)
-            if self._writer is not None:
-                await self._writer.flush(bound)
-
-    def _give_up(self, code: int, reason: str) -> None:
-        """The client does not take what we send (the send timeout): stop writing to it, and
-        wake everyone who waits on it with ``WebSocketDisconnect(code, reason)``."""
-        if self._writer is not None:
-            self._writer.abandon()
-        self._disconnected(code, reason)
-
     async def _finish(self, code: int = status.WS_1000_OK, reason: str = "") -> None:
         """The handler is done: refuse a handshake never finished, close an open socket."""
         if self._state is WebSocketState.CONNECTING:
@@ -496,101 +411,6 @@ class WebSocket(Inbound):
         elif self._state is WebSocketState.CONNECTED:
             with contextlib.suppress(WebSocketDisconnect):  # gone meanwhile: nothing owed
                 await self.close(code, reason)
-
-    async def _seal(self, bound: float) -> None:
-        """The session ends: make sure the server has had a ``websocket.close`` without ever
-        waiting on a write the client blocks.
-
-        What the writer still holds gets ``bound`` seconds to go out; past that the client is
-        given up on. If no close reached the server (the client left, or was given up on), one
-        is handed to it from a cancelled scope: Hypercorn then marks the socket closed without
-        writing, so that once we return it closes the connection instead of writing a 1011
-        behind the stuck write.
-        """
-        if self._state is WebSocketState.CONNECTING or self._state is WebSocketState.REFUSED:
-            return
-        writer = self._writer
-        if writer is not None:
-            if not writer.flushed:
-                await writer.flush(bound)
-            writer.finish()
-            if writer.close_handed:
-                return
-        if self._close_handed or self._server_done:
-            return  # the server had its close, or told us the connection is over
-        with trio.CancelScope() as handed:
-            handed.cancel()
-            code = self._close_code or status.WS_1011_INTERNAL_ERROR
-            await self._send({"type": "websocket.close", "code": code})
-
-    def _release(self) -> None:
-        """Take whatever the server queued for us, without blocking: the very last step of a
-        session, so that the server's own last message (its disconnect) finds room."""
-        server = channel_of(self._receive)
-        if server is None:
-            return
-        while True:
-            try:
-                server.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return
-
-    async def _send_message(self, message: Message) -> None:
-        # The server's send normally yields to the scheduler, so this does not on every call.
-        # Not always: once the client has gone Hypercorn drops sends without yielding, and a
-        # handler that only sends would starve the reader task about to tell it so. Hence a
-        # real checkpoint every few sends in a row.
-        self._sends_in_a_row += 1
-        if self._sends_in_a_row >= _YIELD_EVERY:
-            self._sends_in_a_row = 0
-            await trio.lowlevel.checkpoint()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        writer = self._writer
-        if writer is None and self._outbound is not None and self._state is not _CONNECTING:
-            writer = self._start_writer()
-        if writer is not None:
-            try:
-                await writer.put(message)
-            except Abandoned:
-                if self._state is WebSocketState.CONNECTED:
-                    self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
-                raise self._end() from None
-            return
-        # A FIFO lock around the server's send, with its parking lot made on first contention
-        # (most sockets never have two senders, and idle sockets should cost little).
-        if self._sending:
-            if self._send_waiters is None:
-                self._send_waiters = trio.lowlevel.ParkingLot()
-            await self._send_waiters.park()  # the sender before us hands the lock over
-        else:
-            self._sending = True
-        try:
-            if message["type"] == "websocket.close":
-                self._close_handed = True
-            await self._send(message)
-        except (OSError, trio.BusyResourceError) as exc:
-            # BusyResourceError: our sends take turns (above), so another task of the server's
-            # holds the socket: Hypercorn shutting it down as the client's close arrives.
-            self._disconnected(status.WS_1006_CLOSED_ABNORMAL, "")
-            raise WebSocketDisconnect(status.WS_1006_CLOSED_ABNORMAL) from exc
-        finally:
-            if self._send_waiters:
-                self._send_waiters.unpark()
-            else:
-                self._sending = False
-
-    def _start_writer(self) -> Writer | None:
-        """The first send after accept: start the writer task (see ``_outbound.py``)."""
-        assert self._outbound is not None
-        writer = Writer(self._send, self._max_queue)
-        try:
-            writer.start(self._outbound)
-        except RuntimeError:  # the app is shutting down: its nursery takes no new tasks
-            self._outbound = None
-            return None
-        self._writer = writer
-        return writer
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} {self._state.value}>"
