@@ -19,7 +19,7 @@ import contextlib
 
 import trio
 
-from ._inbound import Inbound, channel_of
+from ._inbound import Inbound
 from ._outbound import Abandoned, Writer
 from ._states import WebSocketState, status
 from ._types import Message, Receive, Send
@@ -114,7 +114,7 @@ class Connection(Inbound):
     def _release(self) -> None:
         """Take whatever the server queued for us, without blocking: the very last step of a
         session, so that the server's own last message (its disconnect) finds room."""
-        server = channel_of(self._receive)
+        server = self._server
         if server is None:
             return
         while True:

@@ -100,6 +100,7 @@ class Inbound:
         "_received",
         "_send_channel",
         "_sends_in_a_row",
+        "_server",
         "_server_done",
         "_state",
     )
@@ -112,6 +113,8 @@ class Inbound:
         max_message_size: int,
     ) -> None:
         self._receive = receive
+        # The server's memory channel, when its receive is one (read directly once accepted).
+        self._server = channel_of(receive)
         self._nursery = nursery
         self._max_queue = max_queue
         self._max_message_size = max_message_size
@@ -143,7 +146,7 @@ class Inbound:
 
     def _open_inbox(self) -> None:
         """Accepted: read the server's channel directly if we can, else start the reader."""
-        server = channel_of(self._receive)
+        server = self._server
         if server is not None:
             try:
                 self._inbox = server.clone()

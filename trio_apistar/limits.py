@@ -20,7 +20,6 @@ import math
 
 import trio
 
-from ._inbound import channel_of
 from .websocket import WebSocket, WebSocketState, status
 
 __all__ = ["watch_limits"]
@@ -75,7 +74,7 @@ def _look_at_all(
 def _arrived(ws: WebSocket) -> int:
     """Messages that arrived from the client so far: taken by the app, or waiting in the
     server's queue (a handler that does not read still sees its client's messages counted)."""
-    server = channel_of(ws._receive)
+    server = ws._server
     waiting = server.statistics().current_buffer_used if server is not None else 0
     return ws._received + waiting
 

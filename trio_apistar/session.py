@@ -34,7 +34,6 @@ from typing import Any
 
 import trio
 
-from ._inbound import channel_of
 from ._json import dumps
 from ._types import Receive, Scope, Send
 from .context import AppContext, is_cancellation, unwrap
@@ -151,7 +150,7 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
     # A nursery of the connection's own only where one is needed: its tasks, a reader from
     # accept on (a server whose receive is no trio channel), or no lifespan (so no Helpers
     # nursery for a reader that may start later).
-    own = trio.Nursery in plan.uses or ctx.helpers.nursery is None or channel_of(receive) is None
+    own = trio.Nursery in plan.uses or ctx.helpers.nursery is None or ws._server is None
     try:
         try:
             # The handler runs in this frame, not one more: an idle socket parks here and
