@@ -124,8 +124,8 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[dict[str, Any]]:
                     raise RuntimeError(f"lifespan shutdown failed: {reply}")
 
 
-async def one_http_request(app: ASGIApp, state: dict[str, Any]) -> list[Message]:
-    """Send ``GET /json`` through ``app`` and return what it sent back."""
+async def http_exchange(app: ASGIApp, scope: dict[str, Any], body: bytes = b"") -> list[Message]:
+    """Send one request (``scope`` and ``body``) through ``app`` and return what it sent back."""
     sent: list[Message] = []
     received = False
     disconnected = trio.Event()  # never set: the client stays until the response is done
@@ -134,15 +134,20 @@ async def one_http_request(app: ASGIApp, state: dict[str, Any]) -> list[Message]
         nonlocal received
         if not received:
             received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await disconnected.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app(http_scope(state), receive, send)
+    await app(scope, receive, send)
     return sent
+
+
+async def one_http_request(app: ASGIApp, state: dict[str, Any]) -> list[Message]:
+    """Send ``GET /json`` through ``app`` and return what it sent back."""
+    return await http_exchange(app, http_scope(state))
 
 
 def check_http(sent: list[Message]) -> None:
@@ -153,29 +158,53 @@ def check_http(sent: list[Message]) -> None:
         raise RuntimeError(f"unexpected response: {sent!r}")
 
 
-async def http_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: int = 1) -> float:
-    """Return µs per ``GET /json``: ``batches`` runs of ``n`` sequential requests, the fastest.
+def check_echo(reply: Message) -> None:
+    """Raise ``RuntimeError`` unless ``reply`` echoes ``PAYLOAD``."""
+    if reply.get("text") != PAYLOAD:
+        raise RuntimeError(f"unexpected echo: {reply!r}")
+
+
+async def http_cost(
+    app: ASGIApp,
+    state: dict[str, Any],
+    n: int,
+    batches: int = 1,
+    *,
+    request: Callable[[ASGIApp, dict[str, Any]], Awaitable[list[Message]]] = one_http_request,
+    check: Callable[[list[Message]], None] = check_http,
+) -> float:
+    """Return µs per ``request`` (by default ``GET /json``): ``batches`` runs of ``n`` sequential
+    requests, the fastest.
 
     Timed in process CPU time; the fastest batch is the one least disturbed by the rest of the
-    machine (timeit's rule).
-    Raises ``RuntimeError`` if a response is not the expected JSON.
+    machine (timeit's rule). ``check`` sees the first response and the last of every batch.
+    Raises ``RuntimeError`` (from ``check``) if a response is not the expected one.
     """
-    check_http(await one_http_request(app, state))
+    check(await request(app, state))
     best = math.inf
     for _ in range(batches):
         start = time.process_time()
         for _ in range(n):
-            sent = await one_http_request(app, state)
+            sent = await request(app, state)
         best = min(best, time.process_time() - start)
-        check_http(sent)
+        check(sent)
     return best / n * 1e6
 
 
-async def websocket_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: int = 1) -> float:
-    """Return µs per echoed message: ``batches`` runs of ``n`` ping-pongs, the fastest.
+async def websocket_cost(
+    app: ASGIApp,
+    state: dict[str, Any],
+    n: int,
+    batches: int = 1,
+    *,
+    text: str = PAYLOAD,
+    check: Callable[[Message], None] = check_echo,
+) -> float:
+    """Return µs per message answered: ``batches`` runs of ``n`` ping-pongs of ``text`` (by
+    default ``PAYLOAD``, echoed), the fastest; ``check`` sees the last reply of every batch.
 
-    Raises ``RuntimeError`` if the app does not accept, echoes wrongly, or does not finish
-    within ``STEP_TIMEOUT`` seconds of the client's disconnect.
+    Raises ``RuntimeError`` if the app does not accept, answers wrongly (from ``check``), or does
+    not finish within ``STEP_TIMEOUT`` seconds of the client's disconnect.
     """
     # Hypercorn feeds the app through a channel of this size (its max_app_queue_size default).
     to_app, app_inbox = trio.open_memory_channel[Message](10)
@@ -195,7 +224,7 @@ async def websocket_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: i
             accept = await from_app.receive()
         if accept["type"] != "websocket.accept":
             raise RuntimeError(f"expected websocket.accept, got {accept!r}")
-        message = {"type": "websocket.receive", "text": PAYLOAD}
+        message = {"type": "websocket.receive", "text": text}
         best = math.inf
         for _ in range(batches):
             with trio.fail_after(STEP_TIMEOUT + n * 0.01):
@@ -204,8 +233,7 @@ async def websocket_cost(app: ASGIApp, state: dict[str, Any], n: int, batches: i
                     await to_app.send(message)
                     reply = await from_app.receive()
                 best = min(best, time.process_time() - start)
-            if reply.get("text") != PAYLOAD:
-                raise RuntimeError(f"unexpected echo: {reply!r}")
+            check(reply)
         await to_app.send({"type": "websocket.disconnect", "code": 1000})
         with trio.move_on_after(STEP_TIMEOUT) as waited:
             await finished.wait()

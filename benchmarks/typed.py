@@ -9,17 +9,16 @@ prints its JSON.
 
 import argparse
 import json
-import math
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 import trio
 
+from . import inprocess
 from .apps import typed_apps
-from .inprocess import STEP_TIMEOUT, Message, http_scope, lifespan, websocket_scope
+from .inprocess import Message, http_exchange, http_scope, lifespan
 
 _DASH = "\u2013"  # en dash, for ranges
 _TIMES = "\u00d7"  # multiplication sign, for ratios
@@ -39,30 +38,14 @@ async def post_item(app: Any, state: dict[str, Any]) -> list[Message]:
     """``POST /items`` with the 10-field body; return what the app sent."""
     scope = http_scope(state)
     scope["method"] = "POST"
-    scope["path"] = scope["raw_path"] = "/items"
+    scope["path"] = "/items"
     scope["raw_path"] = b"/items"
     scope["headers"] = [
         *scope["headers"],
         (b"content-type", b"application/json"),
         (b"content-length", str(len(BODY)).encode()),
     ]
-    sent: list[Message] = []
-    received = False
-    never = trio.Event()
-
-    async def receive() -> Message:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
-        await never.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
+    return await http_exchange(app, scope, BODY)
 
 
 def check(sent: list[Message]) -> None:
@@ -72,51 +55,22 @@ def check(sent: list[Message]) -> None:
         raise RuntimeError(f"unexpected response: {sent!r}")
 
 
+def check_reply(reply: Message) -> None:
+    """Raise ``RuntimeError`` unless the WebSocket ``reply`` carries the expected JSON."""
+    if json.loads(reply.get("text", "null")) != EXPECTED:
+        raise RuntimeError(f"unexpected reply: {reply!r}")
+
+
 async def http_cost(app: Any, state: dict[str, Any], n: int, batches: int) -> float:
-    """µs per request, fastest of ``batches`` batches of ``n``."""
-    check(await post_item(app, state))
-    best = math.inf
-    for _ in range(batches):
-        start = time.process_time()
-        for _ in range(n):
-            sent = await post_item(app, state)
-        best = min(best, time.process_time() - start)
-        check(sent)
-    return best / n * 1e6
+    """µs per typed ``POST /items``, fastest of ``batches`` batches of ``n``."""
+    return await inprocess.http_cost(app, state, n, batches, request=post_item, check=check)
 
 
 async def ws_cost(app: Any, state: dict[str, Any], n: int, batches: int) -> float:
-    """µs per message answered, fastest of ``batches`` batches of ``n``."""
-    to_app, app_inbox = trio.open_memory_channel[Message](10)
-    app_outbox, from_app = trio.open_memory_channel[Message](math.inf)
-    message = {"type": "websocket.receive", "text": BODY.decode()}
-
-    async def run_app() -> None:
-        async with app_outbox:  # closed when the app returns: the loop below then ends
-            await app(websocket_scope(state), app_inbox.receive, app_outbox.send)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_app)
-        with trio.fail_after(STEP_TIMEOUT):
-            await to_app.send({"type": "websocket.connect"})
-            accept = await from_app.receive()
-        if accept["type"] != "websocket.accept":
-            raise RuntimeError(f"expected websocket.accept, got {accept!r}")
-        best = math.inf
-        for _ in range(batches):
-            with trio.fail_after(STEP_TIMEOUT + n * 0.01):
-                start = time.process_time()
-                for _ in range(n):
-                    await to_app.send(message)
-                    reply = await from_app.receive()
-                best = min(best, time.process_time() - start)
-            if json.loads(reply.get("text", "null")) != EXPECTED:
-                raise RuntimeError(f"unexpected reply: {reply!r}")
-        await to_app.send({"type": "websocket.disconnect", "code": 1000})
-        with trio.fail_after(STEP_TIMEOUT):
-            async for _ in from_app:  # until the app returns, having seen the disconnect
-                pass
-    return best / n * 1e6
+    """µs per typed message answered, fastest of ``batches`` batches of ``n``."""
+    return await inprocess.websocket_cost(
+        app, state, n, batches, text=BODY.decode(), check=check_reply
+    )
 
 
 async def measure(system: str, http_n: int, ws_n: int, batches: int = 5) -> dict[str, Any]:
