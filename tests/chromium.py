@@ -1,6 +1,7 @@
-"""Headless Chromium for the browser tests: find it, start it, find its DevTools port, stop it.
+"""Headless Chromium for the browser tests: find it, start it, find its DevTools port, read
+what a page shows, stop it.
 
-Imported by ``tests/interop/test_interop_clients.py`` and ``tests/test_example_chat_browser.py``
+Imported by the ``*_browser.py`` tests and ``tests/interop/test_interop_clients.py``
 (pytest puts ``tests/`` on ``sys.path`` for ``tests/conftest.py``).
 """
 
@@ -10,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ CHROMIUM_FLAGS = [
 
 POLL = 0.05
 MAX_POLLS = 200  # 10 s
+MAX_EVALUATIONS = 1000  # 50 s at the least
 
 
 def find_chromium() -> str:
@@ -89,26 +91,43 @@ async def running_chromium(url: str = "about:blank") -> AsyncIterator[int]:
                     await process.wait()
 
 
-async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
-    """Poll the page's ``#outcome`` over the DevTools protocol until its script wrote it."""
+async def evaluate_until(
+    devtools_port: int, page_url: str, expression: str, done: Callable[[Any], bool]
+) -> Any:
+    """Evaluate ``expression`` in the page at ``page_url`` over the DevTools protocol, every
+    ``POLL`` seconds, until ``done`` accepts its value; return that value.
+
+    Waits for the page to appear first. Raises ``AssertionError`` if ``done`` never accepts
+    within ``MAX_EVALUATIONS`` tries (callers bound the whole wait with ``trio.fail_after``).
+    """
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{devtools_port}") as http:
         targets: list[dict[str, Any]] = []
         while not any(t["type"] == "page" and t["url"] == page_url for t in targets):
-            await trio.sleep(0.05)
+            await trio.sleep(POLL)
             targets = (await http.get("/json/list")).json()
     page = next(t for t in targets if t["type"] == "page" and t["url"] == page_url)
-    expression = "document.getElementById('outcome')?.textContent"
     async with trio_websocket.open_websocket_url(page["webSocketDebuggerUrl"]) as devtools:
-        for call_id in range(1, 1000):
+        for call_id in range(1, MAX_EVALUATIONS + 1):
             request = {"expression": expression, "returnByValue": True}
             await devtools.send_message(
                 json.dumps({"id": call_id, "method": "Runtime.evaluate", "params": request})
             )
             while (reply := json.loads(await devtools.get_message())).get("id") != call_id:
                 pass  # an event, not our answer
-            text = reply.get("result", {}).get("result", {}).get("value")
-            if text and text != "running":
-                outcome: dict[str, Any] = json.loads(text)
-                return outcome
-            await trio.sleep(0.05)
-    raise AssertionError("the page never wrote its outcome")
+            value = reply.get("result", {}).get("result", {}).get("value")
+            if done(value):
+                return value
+            await trio.sleep(POLL)
+    raise AssertionError(f"the page at {page_url} never got past {expression!r}")
+
+
+async def page_outcome(devtools_port: int, page_url: str) -> dict[str, Any]:
+    """Poll the page's ``#outcome`` over the DevTools protocol until its script wrote it."""
+    text = await evaluate_until(
+        devtools_port,
+        page_url,
+        "document.getElementById('outcome')?.textContent",
+        lambda text: bool(text) and text != "running",
+    )
+    outcome: dict[str, Any] = json.loads(text)
+    return outcome

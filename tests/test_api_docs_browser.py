@@ -5,11 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trio
-import trio_websocket
-from chromium import running_chromium
+from chromium import evaluate_until, running_chromium
 
 from trio_apistar.test import LiveServer, run_hypercorn
 
@@ -34,26 +32,14 @@ def docs_server() -> Iterator[LiveServer]:
 
 async def rendered(devtools_port: int, page_url: str) -> dict[str, Any]:
     """What the page shows once its script has finished (``data-state`` set)."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{devtools_port}") as http:
-        targets: list[dict[str, Any]] = []
-        while not any(t["type"] == "page" and t["url"] == page_url for t in targets):
-            await trio.sleep(0.05)
-            targets = (await http.get("/json/list")).json()
-    page = next(t for t in targets if t["type"] == "page" and t["url"] == page_url)
-    async with trio_websocket.open_websocket_url(page["webSocketDebuggerUrl"]) as devtools:
-        for call_id in range(1, 400):
-            params = {"expression": RENDERED, "returnByValue": True}
-            await devtools.send_message(
-                json.dumps({"id": call_id, "method": "Runtime.evaluate", "params": params})
-            )
-            while (reply := json.loads(await devtools.get_message())).get("id") != call_id:
-                pass  # an event, not our answer
-            value = reply.get("result", {}).get("result", {}).get("value")
-            shown: dict[str, Any] = json.loads(value) if value else {}
-            if shown.get("state"):
-                return shown
-            await trio.sleep(0.05)
-    raise AssertionError("the page never finished rendering")
+    value = await evaluate_until(
+        devtools_port,
+        page_url,
+        RENDERED,
+        lambda value: bool(value and json.loads(value).get("state")),
+    )
+    shown: dict[str, Any] = json.loads(value)
+    return shown
 
 
 async def test_the_docs_page_renders_every_operation_channel_and_schema(
