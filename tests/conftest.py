@@ -57,6 +57,13 @@ def mounted_server() -> Iterator[LiveServer]:
     yield from serve("tests.apps.mounted_app:app", "--root-path", "/app")
 
 
+@pytest.fixture(scope="module")
+def hardening_server() -> Iterator[LiveServer]:
+    """``tests/apps/hardening_app.py``, one per test module; ``hostile.WorkerStats`` reads its
+    ``/stats``."""
+    yield from serve("tests.apps.hardening_app:app")
+
+
 def _require_redis_server() -> None:
     """Skip without redis-server, except in CI, where its absence fails the run."""
     if shutil.which("redis-server") is None:

@@ -61,6 +61,11 @@ class RawWebSocket:
                 if isinstance(event, RejectConnection):
                     return cls(stream, ws, event.status_code)
 
+    @classmethod
+    async def connect_many(cls, port: int, path: str, count: int) -> list[RawWebSocket]:
+        """Open ``count`` clients to ``path``, one after the other (see ``connect``)."""
+        return [await cls.connect(port, path) for _ in range(count)]
+
     async def flood(self, size: int = 65536, stalled_after: float = 0.5) -> int:
         """Send ``size``-byte binary messages without reading until a write stalls for
         ``stalled_after`` seconds (the server stopped reading us); return how many went out."""
@@ -153,13 +158,22 @@ async def slow_upload(port: int, path: str, length: int, every: float) -> tuple[
 
 class WorkerStats:
     """Reads ``/stats`` of tests/apps/hardening_app.py (fds and trio tasks inside the worker)
-    over one keep-alive connection, so that reading them costs the same every time."""
+    over one keep-alive connection, so that reading them costs the same every time.
+
+    Entering reads them once as ``baseline``: what the worker holds before a test misbehaves.
+    """
 
     def __init__(self, base_url: str) -> None:
         self.client = httpx.AsyncClient(base_url=base_url)
+        self.baseline: dict[str, Any] = {}
 
     async def __aenter__(self) -> WorkerStats:
         await self.client.__aenter__()
+        try:
+            self.baseline = await self.read()
+        except BaseException:
+            await self.client.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -179,6 +193,11 @@ class WorkerStats:
             if stats["fds"] <= fds and stats["tasks"] <= tasks:
                 return stats
             await trio.sleep(poll)
+
+    async def back_to_baseline(self, extra_tasks: int = 0) -> dict[str, Any]:
+        """Poll until the worker holds no more descriptors than at ``baseline`` and at most
+        ``extra_tasks`` more tasks; return the stats read then (the caller bounds the wait)."""
+        return await self.wait_for(self.baseline["fds"], self.baseline["tasks"] + extra_tasks)
 
 
 @contextlib.contextmanager

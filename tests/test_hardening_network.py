@@ -8,7 +8,6 @@ worker to be back at that baseline, or for the answer a well-behaved client is o
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,12 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.apps.hardening_app:app"
 
 
-@pytest.fixture(scope="module")
-def hardening_server() -> Iterator[LiveServer]:
-    with run_hypercorn(APP, cwd=ROOT) as server:
-        yield server
-
-
 def _ended(stats: dict[str, object], code: int) -> int:
     ended = stats["ended"]
     assert isinstance(ended, dict)
@@ -44,36 +37,32 @@ def _ended(stats: dict[str, object], code: int) -> int:
 async def test_a_client_that_floods_without_reading_then_resets_is_released(
     hardening_server: LiveServer, path: str
 ) -> None:
-    server = hardening_server
-    async with WorkerStats(server.url) as stats:
-        before = await stats.read()
+    async with WorkerStats(hardening_server.url) as stats:
         with trio.fail_after(15):
-            clients = [await RawWebSocket.connect(server.port, path) for _ in range(3)]
+            clients = await RawWebSocket.connect_many(hardening_server.port, path, 3)
             for client in clients:
                 await client.flood()
             for client in clients:
                 client.reset()
-            await stats.wait_for(before["fds"], before["tasks"])
+            await stats.back_to_baseline()
 
 
 @pytest.mark.parametrize("path", ["/echo", "/ticker", "/tasks-ticker"])
 async def test_a_client_that_stops_reading_and_stays_is_released_after_the_send_timeout(
     hardening_server: LiveServer, path: str
 ) -> None:
-    server = hardening_server
-    async with WorkerStats(server.url) as stats:
-        before = await stats.read()
+    async with WorkerStats(hardening_server.url) as stats:
         with trio.fail_after(15):
-            clients = [await RawWebSocket.connect(server.port, path) for _ in range(3)]
+            clients = await RawWebSocket.connect_many(hardening_server.port, path, 3)
             if path == "/echo":
                 for client in clients:
                     await client.flood()  # echoes fill its buffers; then it stops
             # Still connected, never reading: the server must let go of them by itself.
-            after = await stats.wait_for(before["fds"], before["tasks"])
+            after = await stats.back_to_baseline()
             for client in clients:
                 await client.aclose()
     # The handlers saw WebSocketDisconnect (1008: they did not read what they were sent).
-    assert _ended(after, 1008) >= _ended(before, 1008) + 3
+    assert _ended(after, 1008) >= _ended(stats.baseline, 1008) + 3
 
 
 # -- 2. shutdown that always finishes ------------------------------------------------------
@@ -145,11 +134,10 @@ async def test_idle_websockets_are_closed_1001() -> None:
 async def test_websockets_over_the_limit_are_refused_503_and_counted(
     hardening_server: LiveServer,
 ) -> None:
-    server = hardening_server
-    async with WorkerStats(server.url) as stats:
-        before = (await stats.read())["app"]
+    async with WorkerStats(hardening_server.url) as stats:
+        before = stats.baseline["app"]
         with trio.fail_after(15):
-            clients = [await RawWebSocket.connect(server.port, "/idle") for _ in range(32)]
+            clients = await RawWebSocket.connect_many(hardening_server.port, "/idle", 32)
             after = (await stats.read())["app"]
             for client in clients:
                 await client.aclose()
@@ -161,7 +149,7 @@ async def test_filling_the_file_descriptors_with_websockets_leaves_room_for_http
     env = {"HARDENING_NOFILE": "128", "HARDENING_MAX_WEBSOCKETS": "auto"}
     with run_hypercorn(APP, cwd=ROOT, env=env) as server:
         with trio.fail_after(20):
-            clients = [await RawWebSocket.connect(server.port, "/idle") for _ in range(150)]
+            clients = await RawWebSocket.connect_many(server.port, "/idle", 150)
             async with httpx.AsyncClient(base_url=server.url) as client:
                 health = await client.get("/health")
             for ws in clients:

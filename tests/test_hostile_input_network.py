@@ -2,9 +2,7 @@
 ``hypercorn --worker-class trio`` worker: each gets the plain answer it is owed (400, 408, 413,
 1007, 1009), the worker keeps serving others, and nothing reaches the log as a traceback."""
 
-from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,18 +12,9 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from trio_apistar import ASyncApp, Route, WebSocket
 from trio_apistar.serve import serve
-from trio_apistar.test import LiveServer, run_hypercorn
+from trio_apistar.test import LiveServer
 
 pytestmark = pytest.mark.network
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = "tests.apps.hardening_app:app"
-
-
-@pytest.fixture(scope="module")
-def hardening_server() -> Iterator[LiveServer]:
-    with run_hypercorn(APP, cwd=ROOT) as server:
-        yield server
 
 
 # -- 3. a frame bigger than the app accepts is refused before it is buffered ----------------
@@ -132,7 +121,6 @@ async def test_path_parameters_never_carry_a_nul_or_climb_out(
 async def test_slow_uploads_get_408_and_are_released(hardening_server: LiveServer) -> None:
     server = hardening_server
     async with WorkerStats(server.url) as stats:
-        before = await stats.read()
         with trio.fail_after(15):
             results: list[int] = []
 
@@ -143,7 +131,7 @@ async def test_slow_uploads_get_408_and_are_released(hardening_server: LiveServe
             async with trio.open_nursery() as nursery:
                 for _ in range(20):
                     nursery.start_soon(one)
-            await stats.wait_for(before["fds"], before["tasks"] + 20)  # see below
+            await stats.back_to_baseline(extra_tasks=20)  # see below
     assert results == [408] * 20
     # (Hypercorn keeps each closed connection's keep-alive timer task for up to 5 s: tasks are
     # compared loosely, file descriptors exactly.)
