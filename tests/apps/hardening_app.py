@@ -57,16 +57,18 @@ async def tasks_ticker(ws: WebSocket, nursery: trio.Nursery) -> None:
 
     await ws.connect()
     nursery.start_soon(tick)
-    try:
-        async for _ in ws:
-            pass
-    finally:
-        ended[ws.close_code or 0] += 1
+    await _read_until_the_end(ws)
 
 
 async def idle(ws: WebSocket) -> None:
     """Accepts, then waits for messages that may never come."""
     await ws.connect()
+    await _read_until_the_end(ws)
+
+
+async def _read_until_the_end(ws: WebSocket) -> None:
+    """Read and drop messages until the connection ends, then count its close code in
+    ``ended``."""
     try:
         async for _ in ws:
             pass
