@@ -29,6 +29,16 @@ async def eventually(condition: Any) -> None:
         await trio.sleep(0.01)
 
 
+async def relay_room(ws: WebSocket, broadcast: Broadcast) -> None:
+    """Subscribe to ``room``, send ``ready``, then send each event's data as JSON until the
+    client leaves."""
+    await ws.connect()
+    async with broadcast.subscribe("room") as subscription:
+        await ws.send("ready")
+        async for event in subscription:
+            await ws.send_json(event.data)
+
+
 class Room:
     """What a handler sees of the broadcast, via a component that asks for it."""
 
@@ -132,15 +142,7 @@ async def test_a_subscription_on_a_quiet_channel_ends_when_the_client_leaves(
 
 async def test_messages_flow_to_sockets_until_they_leave(backend: RedisServer | None) -> None:
     broadcast = Broadcast(url_of(backend))
-
-    async def room(ws: WebSocket, broadcast: Broadcast) -> None:
-        await ws.connect()
-        async with broadcast.subscribe("room") as subscription:
-            await ws.send("ready")
-            async for event in subscription:
-                await ws.send_json(event.data)
-
-    app = ASyncApp([Route("/room", "GET", room)], broadcast=broadcast)
+    app = ASyncApp([Route("/room", "GET", relay_room)], broadcast=broadcast)
     with trio.fail_after(10):
         async with (
             TestClient(app) as client,
@@ -283,15 +285,7 @@ async def test_no_traceback_is_logged_for_a_client_leaving_a_subscription(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     broadcast = Broadcast()
-
-    async def room(ws: WebSocket, broadcast: Broadcast) -> None:
-        await ws.connect()
-        async with broadcast.subscribe("room") as subscription:
-            await ws.send("ready")
-            async for event in subscription:
-                await ws.send(event.data)
-
-    app = ASyncApp([Route("/", "GET", room)], broadcast=broadcast)
+    app = ASyncApp([Route("/", "GET", relay_room)], broadcast=broadcast)
     with trio.fail_after(5):
         async with TestClient(app) as client:
             async with client.websocket_connect("/") as ws:
