@@ -16,8 +16,8 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import trio
 from trio_websocket import WebSocketConnection, connect_websocket_url
@@ -97,16 +97,23 @@ async def _open_many(nursery: trio.Nursery, url: str, count: int, concurrency: i
     return connections
 
 
-async def _close_many(connections: list[WebSocketConnection], concurrency: int) -> None:
+class Closable(Protocol):
+    """A connection that closes with ``await aclose()`` (trio-websocket's, ``FrameReader``)."""
+
+    async def aclose(self) -> None: ...
+
+
+async def close_many(connections: Iterable[Closable], concurrency: int) -> None:
+    """Close every one of ``connections``, at most ``concurrency`` at a time."""
     limiter = trio.CapacityLimiter(concurrency)
 
-    async def one(ws: WebSocketConnection) -> None:
+    async def one(connection: Closable) -> None:
         async with limiter:
-            await ws.aclose()
+            await connection.aclose()
 
     async with trio.open_nursery() as closers:
-        for ws in connections:
-            closers.start_soon(one, ws)
+        for connection in connections:
+            closers.start_soon(one, connection)
 
 
 async def throughput(
@@ -136,7 +143,7 @@ async def throughput(
             for ws in sockets:
                 loops.start_soon(loop, ws, math.inf)
         elapsed, server_cpu, client_cpu = _shares(start, _cpu_window(server_pid))
-        await _close_many(sockets, concurrency=connections)
+        await close_many(sockets, concurrency=connections)
     return {
         "ws_msgs_per_s": count / elapsed,
         "ws_cpu_us_per_msg": server_cpu / count * 1e6,
@@ -189,7 +196,7 @@ async def idle(
     """Hold ``connections`` idle sockets open and report the server's RSS growth per socket."""
     async with trio.open_nursery() as nursery:
         # Warm up first so one-off costs (imports, caches, arena growth) are not charged per socket.
-        await _close_many(await _open_many(nursery, url, 50, concurrency=50), concurrency=50)
+        await close_many(await _open_many(nursery, url, 50, concurrency=50), concurrency=50)
         await trio.sleep(settle)
         before = procstat.rss_bytes(server_pid)
         sockets = await _open_many(nursery, url, connections, concurrency=50)
@@ -197,7 +204,7 @@ async def idle(
         after = procstat.rss_bytes(server_pid)
         for ws in sockets[:10]:  # the server must still serve them
             await _round_trip(ws)
-        await _close_many(sockets, concurrency=50)
+        await close_many(sockets, concurrency=50)
     return {
         "ws_rss_bytes_per_idle_conn": (after - before) / connections,
         "rss_before_bytes": before,

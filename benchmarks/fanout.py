@@ -32,7 +32,7 @@ import trio
 from trio_websocket import WebSocketConnection, connect_websocket_url
 
 from . import procstat
-from .client import percentile, raise_fd_limit
+from .client import close_many, percentile, raise_fd_limit
 from .wsreader import FrameReader, ServerClosed
 
 STALLED_RECEIVE_BUFFER = 4096
@@ -153,18 +153,6 @@ async def _subscribe_many(
     return readers
 
 
-async def _close_many(readers: list[FrameReader]) -> None:
-    limiter = trio.CapacityLimiter(50)
-
-    async def one(reader: FrameReader) -> None:
-        async with limiter:
-            await reader.aclose()
-
-    async with trio.open_nursery() as nursery:
-        for reader in readers:
-            nursery.start_soon(one, reader)
-
-
 async def _drain(reader: FrameReader, quiet: float = 0.5, limit: float = 5.0) -> tuple[bool, int]:
     """Read a stalled socket's backlog: was it closed by the server, and how many messages."""
     got = 0
@@ -249,7 +237,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         _progress("slow")
         if args.stalled:
             result |= await _slow_phase(nursery, args, rss)
-        await _close_many(readers)
+        await close_many(readers, concurrency=50)
         nursery.cancel_scope.cancel()
     return result
 
@@ -282,7 +270,7 @@ async def _slow_phase(
     async with trio.open_nursery() as draining:
         for reader in stalled:
             draining.start_soon(drain, reader)
-    await _close_many(readers + stalled)
+    await close_many(readers + stalled, concurrency=50)
     return {
         "slow_rss_growth_bytes": peak - start,
         "slow_deliveries_per_s": sent * args.slow_readers / elapsed,
