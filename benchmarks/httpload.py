@@ -1,11 +1,11 @@
 """HTTP load with ``wrk``: requests per second and the server worker's CPU per request."""
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 
 from . import procstat
+from .debian import ensure_command
 
 _REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(m?s)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
@@ -36,15 +36,7 @@ def ensure_wrk() -> str | None:
 
     Returns ``None`` if it is still unavailable.
     """
-    found = shutil.which("wrk")
-    if found is None and shutil.which("apt-get") is not None:
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
-            try:
-                subprocess.run(command, check=True, capture_output=True, timeout=300)
-            except (OSError, subprocess.SubprocessError):
-                return None
-        found = shutil.which("wrk")
-    return found
+    return ensure_command("wrk", "wrk")
 
 
 def parse_wrk(output: str) -> tuple[int, float]:

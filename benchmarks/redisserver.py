@@ -5,7 +5,6 @@ keeps nothing on disk and is killed on exit, so every system starts from an empt
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .debian import ensure_command
 from .server import free_port, pinned
 
 READY = "Ready to accept connections"
@@ -38,16 +38,7 @@ def ensure_redis_server() -> str | None:
 
     Returns ``None`` if it is still unavailable.
     """
-    found = shutil.which("redis-server")
-    if found is None and shutil.which("apt-get") is not None:
-        commands = (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"])
-        for command in commands:
-            try:
-                subprocess.run(command, check=True, capture_output=True, timeout=300)
-            except (OSError, subprocess.SubprocessError):
-                return None
-        found = shutil.which("redis-server")
-    return found
+    return ensure_command("redis-server", "redis-server")
 
 
 @contextmanager
