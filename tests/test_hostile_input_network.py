@@ -8,6 +8,7 @@ import httpx
 import pytest
 import trio
 from hostile import RawWebSocket, WorkerStats, slow_upload
+from scopes import http_scope
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from trio_apistar import ASyncApp, Route, WebSocket
@@ -182,24 +183,9 @@ async def test_both_content_length_and_transfer_encoding_is_a_400_that_closes() 
     async def send(message: dict[str, object]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/upload",
-        "raw_path": b"/upload",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"x"),
-            (b"content-length", b"5"),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = http_scope(
+        "/upload", "POST", [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    )
     with trio.fail_after(5):
         await app(scope, receive, send)  # type: ignore[arg-type]
     start = sent[0]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+from scopes import http_scope
 from task_counter import TaskCounter
 
 from trio_apistar import ASyncApp, Route
@@ -30,20 +31,7 @@ class _Request:
 
     def __init__(self, path: str, channel: bool = True) -> None:
         self._channel = channel
-        self.scope: Message = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
+        self.scope: Message = http_scope(path)
         self._to_app, self._inbox = trio.open_memory_channel[Message](10)
         self._to_app.send_nowait({"type": "http.request", "body": b"", "more_body": False})
         self.sent: list[Message] = []

@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 from fake_hypercorn import FakeConnection, run_lifespan
+from scopes import http_scope
 
 from trio_apistar import ASyncApp, Route, WebSocket, http
 from trio_apistar._json import MAX_DEPTH, JSONError, loads
@@ -105,23 +106,8 @@ async def _post(app: ASyncApp, chunks: list[tuple[bytes, float]], length: int | 
     """Call ``app`` with a POST whose body comes in ``(bytes, delay)`` chunks; return the
     response start message and whether the app read the body to its end."""
     inbox, outbox = trio.open_memory_channel[dict[str, Any]](math.inf)
-    headers = [(b"host", b"testserver")]
-    if length is not None:
-        headers.append((b"content-length", str(length).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/upload",
-        "raw_path": b"/upload",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": None,
-        "server": None,
-    }
+    headers = [] if length is None else [(b"content-length", str(length).encode())]
+    scope = http_scope("/upload", "POST", headers)
     pending = list(chunks)
     read_all = False
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+from scopes import http_scope
 
 from trio_apistar import ASyncApp, FileResponse, Include, Route, Static, StaticFiles
 from trio_apistar.datastructures import Headers
@@ -72,20 +73,7 @@ async def call(
     Returns the status, the headers and every body message. With ``disconnect_after``, the
     client leaves once that many body messages have arrived.
     """
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path, method, headers or [])
     messages: list[dict[str, Any]] = []
     done = trio.Event()
     requested = False
