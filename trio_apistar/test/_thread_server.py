@@ -37,16 +37,11 @@ def serve_in_thread(
     lifespan shutdown runs); ``TimeoutError`` if that takes over ``timeout`` seconds. An error
     the server raised while running is raised on exit.
     """
-    from hypercorn.config import Config
     from hypercorn.trio import serve
 
-    config = Config()
-    config.bind = [f"[{host}]:0" if ":" in host else f"{host}:0"]
-    config.accesslog = None
-    for name, value in options.items():
-        if not hasattr(config, name):
-            raise TypeError(f"Hypercorn has no config option {name!r}")
-        setattr(config, name, value)
+    from ..serve import make_config  # Hypercorn is imported only when a server runs
+
+    config = make_config(host, 0, **options)
     started: queue.Queue[_Started | None] = queue.Queue(maxsize=1)
     errors: list[Exception] = []
     startup_failed: list[str] = []
