@@ -57,6 +57,9 @@ logger = logging.getLogger("trio_apistar")
 #: Seconds a client gets to take its close frame when the server cancels the session.
 _CLOSE_BOUND = 1.0
 
+_CONNECTING = WebSocketState.CONNECTING
+_CONNECTED = WebSocketState.CONNECTED
+
 _TOO_MANY = dumps({"detail": "Too many WebSocket connections: try again later"})
 
 
@@ -185,10 +188,14 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
             error = unwrap(exc)  # type: ignore[assignment]
         finally:
             ws._stop_reading()
-        await _end(ctx, ws, plan, state, instances, error or ws._failure)
-        # Bounded all the same: the limits watch gives up on a writer that makes no progress.
-        await ws._seal(math.inf)
-        if ws.state is WebSocketState.CLOSED:
+        error = error or ws._failure
+        # The common end (the client left, nothing failed) owes nothing: two coroutines fewer.
+        if error is not None or ws._state is _CONNECTING or ws._state is _CONNECTED:
+            await _end(ctx, ws, plan, state, instances, error)
+        if ws._writer is not None or not (ws._close_handed or ws._server_done):
+            # Bounded all the same: the limits watch gives up on a writer making no progress.
+            await ws._seal(math.inf)
+        if ws._state is WebSocketState.CLOSED:
             # Hypercorn drops the TCP connection as soon as the app returns: a client's close
             # crossing ours could make it send a close reply on a socket it is shutting down.
             with trio.move_on_after(_CLOSE_REPLY_TIMEOUT):
