@@ -4,10 +4,11 @@ import inspect
 from typing import Any
 
 import pytest
+import trio
 
-from trio_apistar import ASGIScope, ASyncApp, Component, Include, Route, http
+from trio_apistar import ASGIScope, ASyncApp, Component, Include, Route, WebSocket, http
 from trio_apistar.exceptions import ConfigurationError
-from trio_apistar.injector import Injector
+from trio_apistar.injector import Injector, is_async
 from trio_apistar.test import TestClient
 
 
@@ -345,6 +346,21 @@ def _plain() -> None:
     pass
 
 
+class _AwaitingObject:
+    async def __call__(self) -> int:
+        return await _returns()
+
+
+class _ImmediateObject:
+    async def __call__(self) -> int:
+        return 1
+
+
+class _PlainObject:
+    def __call__(self) -> int:
+        return 1
+
+
 @pytest.mark.parametrize(
     ("func", "expected"),
     [
@@ -355,6 +371,9 @@ def _plain() -> None:
         (_iterates, True),
         (_enters, True),
         (_comprehends, True),
+        (_AwaitingObject(), True),
+        (_ImmediateObject(), False),
+        (_PlainObject(), False),
     ],
 )
 def test_a_plan_knows_whether_its_function_can_suspend(func: Any, expected: bool) -> None:
@@ -379,3 +398,43 @@ def test_an_async_component_that_awaits_makes_the_plan_able_to_suspend() -> None
 
     assert Injector([Awaiting()]).plan(handler, ()).can_suspend
     assert not Injector([Immediate()]).plan(other, ()).can_suspend
+
+
+async def test_handlers_written_as_objects_with_async_call_are_awaited() -> None:
+    """An object whose ``__call__`` is ``async def`` is an async handler, hook or component
+    resolver, as a coroutine function is (not a plain function returning a coroutine)."""
+
+    class Greeting:
+        def __init__(self, word: str) -> None:
+            self.word = word
+
+        async def __call__(self, name: str) -> dict[str, str]:
+            await trio.lowlevel.checkpoint()  # a handler that can suspend
+            return {self.word: name}
+
+    class Echo:
+        async def __call__(self, ws: WebSocket) -> None:
+            await ws.accept()
+            await ws.send(await ws.receive_text())
+
+    class Stamp:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        async def on_response(self, response: http.Response) -> None:
+            self.seen.append(response.status_code)
+
+    stamp = Stamp()
+    app = ASyncApp(
+        routes=[Route("/hi", "GET", Greeting("hello")), Route("/ws", "GET", Echo())],
+        event_hooks=[stamp],
+    )
+    async with TestClient(app) as client:
+        response = await client.get("/hi", params={"name": "ada"})
+        assert response.status_code == 200
+        assert response.json() == {"hello": "ada"}
+        async with client.websocket_connect("/ws") as ws:
+            await ws.send_text("ping")
+            assert await ws.receive_text() == "ping"
+    assert stamp.seen == [200]
+    assert is_async(Greeting("x")) and is_async(Echo())

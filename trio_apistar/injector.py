@@ -18,6 +18,7 @@ Pure Python: the injector knows nothing of ASGI or trio.
 """
 
 import dis
+import functools
 import inspect
 import types
 import typing
@@ -34,6 +35,7 @@ __all__ = [
     "Plan",
     "Step",
     "can_suspend",
+    "is_async",
     "signature",
 ]
 
@@ -98,6 +100,22 @@ def _check_component(component: object) -> None:
         )
 
 
+def _code_owner(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What runs when ``func`` is called: ``func`` itself or, for an instance (a handler written
+    as an object with ``async def __call__``), its class's ``__call__``."""
+    if inspect.isroutine(func) or isinstance(func, type | functools.partial):
+        return func
+    cls: Any = type(func)
+    call: Callable[..., Any] = cls.__call__
+    return call
+
+
+def is_async(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func`` gives a coroutine to await: a coroutine function, a
+    ``functools.partial`` of one, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(_code_owner(func))
+
+
 def can_suspend(func: Callable[..., Any]) -> bool:
     """Whether a call of ``func`` may suspend: a coroutine function whose code awaits.
 
@@ -106,6 +124,7 @@ def can_suspend(func: Callable[..., Any]) -> bool:
     the code that awaits it), so one without it runs to completion on its first step.
     Anything whose code cannot be read counts as able to suspend.
     """
+    func = _code_owner(func)
     if not inspect.iscoroutinefunction(func):
         return False
     code = getattr(inspect.unwrap(func), "__code__", None)
@@ -129,7 +148,7 @@ class Step:
         self.key = key
         self.func = func
         self.arg_keys = arg_keys
-        self.is_async = inspect.iscoroutinefunction(func)
+        self.is_async = is_async(func)
         self.can_suspend = can_suspend(func)
 
     def __repr__(self) -> str:
@@ -168,7 +187,7 @@ class Plan:
         self.steps = steps
         self.arg_keys = arg_keys
         self.uses = uses
-        self.func_is_async = inspect.iscoroutinefunction(func)
+        self.func_is_async = is_async(func)
         self.steps_are_sync = not any(step.is_async for step in steps)
         self.is_sync = not self.func_is_async and self.steps_are_sync
         self.can_suspend = can_suspend(func) or any(step.can_suspend for step in steps)
@@ -416,7 +435,7 @@ def _bind_parameters(
     positions = [i for i, k in enumerate(keys) if _is_parameter_key(k)]
     total = len(keys)
 
-    if inspect.iscoroutinefunction(resolve):
+    if is_async(resolve):
 
         async def bound_async(*args: Any) -> Any:
             full = _merge(args, positions, total, parameter)
