@@ -82,6 +82,10 @@ class ASyncApp:
     that sends nothing for that long is closed with 1001) and ``max_websockets`` (503 past it;
     ``"auto"`` is half the process's file-descriptor limit). ``None`` lifts a timeout or limit;
     anything not positive is a ``ValueError``.
+
+    ``gc_freeze``: once startup is complete, collect garbage once and freeze what is left
+    (``gc.freeze()``, once per process), so that later collections skip the modules, classes,
+    plans and validators built at startup (docs/deployment.md, "Garbage collection").
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class ASyncApp:
         max_websockets: int | Literal["auto"] | None = "auto",
         body_timeout: float | None = 60.0,
         broadcast: Broadcast | None = None,
+        gc_freeze: bool = True,
     ) -> None:
         if broadcast is not None and not isinstance(broadcast, Broadcast):
             raise ConfigurationError(
@@ -118,6 +123,7 @@ class ASyncApp:
             websocket_idle_timeout=_positive("websocket_idle_timeout", websocket_idle_timeout),
             max_websockets=_max_websockets(max_websockets),
             body_timeout=_positive("body_timeout", body_timeout),
+            gc_freeze=gc_freeze,
         )
         app_keys = frozenset({type(self), ASyncApp})
         lifespan_keys = app_keys | {AppNursery} | provided.keys()

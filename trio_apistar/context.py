@@ -52,6 +52,8 @@ class Settings:
     max_websockets: int | None = None
     #: Seconds the whole request body may take to arrive (408 past it).
     body_timeout: float | None = 60.0
+    #: After startup, leave what exists then out of later garbage collections (``gc.freeze``).
+    gc_freeze: bool = True
 
 
 @dataclass(frozen=True)
