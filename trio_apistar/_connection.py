@@ -85,6 +85,13 @@ class Connection(Inbound):
             self._writer.abandon()
         self._disconnected(code, reason)
 
+    def _owes_server(self) -> bool:
+        """Whether the end of the session still owes the server something: a writer to flush
+        and finish, or a close it has not had (nothing, before accept or after a refusal)."""
+        if self._state is WebSocketState.CONNECTING or self._state is WebSocketState.REFUSED:
+            return False
+        return self._writer is not None or not (self._close_handed or self._server_done)
+
     async def _seal(self, bound: float) -> None:
         """The session ends: make sure the server has had a ``websocket.close`` without ever
         waiting on a write the client blocks.
@@ -95,7 +102,7 @@ class Connection(Inbound):
         writing, so that once we return it closes the connection instead of writing a 1011
         behind the stuck write.
         """
-        if self._state is WebSocketState.CONNECTING or self._state is WebSocketState.REFUSED:
+        if not self._owes_server():
             return
         writer = self._writer
         if writer is not None:

@@ -189,10 +189,10 @@ async def run_websocket(ctx: AppContext, scope: Scope, receive: Receive, send: S
         finally:
             ws._stop_reading()
         error = error or ws._failure
-        # The common end (the client left, nothing failed) owes nothing: two coroutines fewer.
+        # The common end (the client left, nothing failed) owes nothing: no coroutine to await.
         if error is not None or ws._state is _CONNECTING or ws._state is _CONNECTED:
             await _end(ctx, ws, plan, state, instances, error)
-        if ws._writer is not None or not (ws._close_handed or ws._server_done):
+        if ws._owes_server():
             # Bounded all the same: the limits watch gives up on a writer making no progress.
             await ws._seal(math.inf)
         if ws._state is WebSocketState.CLOSED:
